@@ -1,0 +1,128 @@
+//! Entry point behind `main`: parse, set up logging, dispatch, map the outcome to an exit code.
+
+use crate::cli::{Cli, Command, Output};
+use crate::config::{self, ConfigError};
+use crate::events::Events;
+use crate::host::Host;
+use crate::phases::preflight;
+use crate::result::{ErrorInfo, ExitCode, PhaseResult, PhaseStatus};
+use crate::run::Run;
+use clap::{CommandFactory, Parser};
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print(); // help and --version are "errors" that print to stdout
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => ExitCode::UsageOrConfig.code(),
+            };
+        }
+    };
+    init_logging(cli.global.verbose);
+    if let Command::Completions { shell } = &cli.command {
+        clap_complete::generate(*shell, &mut Cli::command(), "minikube-none-bootstrap", &mut std::io::stdout());
+        return 0;
+    }
+    match run(&cli) {
+        Ok(code) => code.code(),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::PhaseFailed.code()
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let host = Host::new(&cli.global.root);
+    let events = Events::open(cli.global.events.as_deref())?;
+    let today = cli.global.today.unwrap_or_else(|| jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC).date());
+    let mut run = Run::start(cli.command.name(), host, events, today, cli.global.state_dir.as_deref());
+    let settings = match config::load(&cli.config, &cli.global.root) {
+        Ok(s) => s,
+        Err(e) => return Ok(config_failed(run, &e, cli.global.output)),
+    };
+    match cli.command {
+        Command::Preflight | Command::Plan => {
+            let phase = run.preflight_phase(&settings);
+            let code = if phase.status == PhaseStatus::Failed { ExitCode::PreflightBlocked } else { ExitCode::Success };
+            run.push(phase);
+            Ok(run.finish(code, None, cli.global.output))
+        }
+        Command::Completions { .. } => Ok(ExitCode::Success),
+    }
+}
+
+fn config_failed(run: Run, e: &ConfigError, output: Output) -> ExitCode {
+    tracing::error!("{}", e.message);
+    let info = ErrorInfo { code: e.code.to_string(), message: e.message.clone(), remedy: e.remedy.clone() };
+    run.finish(ExitCode::UsageOrConfig, Some(info), output)
+}
+
+/// Human logs on stderr; to journald instead when stderr is the journal (run under systemd).
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::{EnvFilter, prelude::*};
+    let level = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("MINIKUBE_NONE_BOOTSTRAP_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some().then(|| tracing_journald::layer().ok()).flatten();
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = match journal {
+        Some(j) => registry.with(j).try_init(),
+        None => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                    .with_target(false),
+            )
+            .try_init(),
+    };
+}
+
+/// Preflight as a phase: checks only, no changes; failed when a check fails.
+impl Run {
+    pub fn preflight_phase(&mut self, s: &config::Settings) -> PhaseResult {
+        let started = std::time::Instant::now();
+        self.events.emit("phase-start", serde_json::json!({ "phase": "preflight" }));
+        let inputs = preflight::Inputs {
+            host: &self.host,
+            today: self.today,
+            runtime: s.container_runtime,
+            kubernetes_version: &s.kubernetes_version,
+            proxy_http: s.proxy.http.as_deref(),
+            proxy_https: s.proxy.https.as_deref(),
+            no_proxy: s.proxy.no_proxy.as_deref(),
+            owned_cluster: self.state.owns_cluster(),
+            lock_path: self.host.path(crate::state::LOCK_FILE),
+        };
+        let mut checks = preflight::run_checks(&inputs);
+        preflight::apply_policy(&mut checks, &s.preflight_ignore, s.strict);
+        for c in &checks {
+            self.events.emit("check", serde_json::json!({ "phase": "preflight", "check": c }));
+        }
+        let failed: Vec<&str> = checks.iter().filter(|c| c.status == crate::result::CheckStatus::Fail).map(|c| c.id).collect();
+        let error = (!failed.is_empty()).then(|| ErrorInfo {
+            code: "preflight-blocked".into(),
+            message: format!("preflight failed: {}", failed.join(", ")),
+            remedy: "fix what each failed check's remedy says, or list its id in preflight.ignore to proceed anyway".into(),
+        });
+        let phase = PhaseResult {
+            name: "preflight",
+            status: if error.is_some() { PhaseStatus::Failed } else { PhaseStatus::Unchanged },
+            duration_ms: started.elapsed().as_millis() as u64,
+            changes: Vec::new(),
+            checks,
+            error,
+        };
+        self.events.emit(
+            "phase-finish",
+            serde_json::json!({ "phase": "preflight", "status": phase.status, "duration_ms": phase.duration_ms }),
+        );
+        phase
+    }
+}

@@ -1,0 +1,82 @@
+//! Command line (clap derive). Only commands that work are listed.
+
+use crate::config::ConfigArgs;
+use crate::result::ExitCode;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::sync::LazyLock;
+
+static AFTER_HELP: LazyLock<String> = LazyLock::new(ExitCode::help_table);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "minikube-none-bootstrap",
+    version,
+    about = "Turn a fresh Debian, Ubuntu or Fedora VM into a single-node Kubernetes host with minikube's none driver",
+    long_about = "Turn a fresh Debian, Ubuntu or Fedora VM into a single-node Kubernetes host with \
+minikube's none driver. Never prompts, safe to re-run; every run writes a versioned JSON result \
+to STATE_DIR/result.json (and to stdout with --output json).",
+    after_help = AFTER_HELP.as_str(),
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct GlobalArgs {
+    /// Result format on stdout
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text, env = "MINIKUBE_NONE_BOOTSTRAP_OUTPUT")]
+    pub output: Output,
+    /// Write JSON-lines progress events to FILE (`-` for stdout)
+    #[arg(long, global = true, value_name = "FILE|-", env = "MINIKUBE_NONE_BOOTSTRAP_EVENTS")]
+    pub events: Option<String>,
+    /// State directory [default: /var/lib/minikube-none-bootstrap]
+    #[arg(long, global = true, value_name = "DIR", env = "MINIKUBE_NONE_BOOTSTRAP_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// More log detail on stderr (-v debug, -vv trace)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Operate on a tree other than / (tests)
+    #[arg(long, global = true, hide = true, default_value = "/", value_name = "DIR")]
+    pub root: PathBuf,
+    /// Pretend today is this date, YYYY-MM-DD (tests of the support window)
+    #[arg(long, global = true, hide = true, value_name = "DATE")]
+    pub today: Option<jiff::civil::Date>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every check and change nothing; exits 3 when a check fails
+    #[command(after_help = AFTER_HELP.as_str())]
+    Preflight,
+    /// Show what `apply` would change, phase by phase, file by file; changes nothing
+    #[command(after_help = AFTER_HELP.as_str())]
+    Plan,
+    /// Print shell completions
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+impl Command {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Preflight => "preflight",
+            Command::Plan => "plan",
+            Command::Completions { .. } => "completions",
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! minikube-none-bootstrap: converge a VM into a single-node Kubernetes host with minikube's
+//! none driver. `main.rs` only parses, calls [`app::main`] and exits with its code.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod events;
+pub mod host;
+pub mod phases;
+pub mod report;
+pub mod run;
+pub mod result;
+pub mod state;

@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(minikube_none_bootstrap::app::main());
+}
