@@ -6,7 +6,11 @@ use crate::events::Events;
 use crate::host::Host;
 use crate::phases::preflight;
 use crate::result::{ErrorInfo, ExitCode, PhaseResult, PhaseStatus};
+use crate::converge::{self, Mode};
+use crate::host::systemd::Units;
+use crate::phases::Ctx;
 use crate::run::Run;
+use crate::state::{LOCK_FILE, LockError, RunLock};
 use clap::{CommandFactory, Parser};
 
 pub fn main() -> i32 {
@@ -43,15 +47,58 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Ok(s) => s,
         Err(e) => return Ok(config_failed(run, &e, cli.global.output)),
     };
-    match cli.command {
-        Command::Preflight | Command::Plan => {
+    let (mode, selection) = match &cli.command {
+        Command::Preflight => {
             let phase = run.preflight_phase(&settings);
             let code = if phase.status == PhaseStatus::Failed { ExitCode::PreflightBlocked } else { ExitCode::Success };
             run.push(phase);
-            Ok(run.finish(code, None, cli.global.output))
+            return Ok(run.finish(code, None, cli.global.output));
         }
-        Command::Completions { .. } => Ok(ExitCode::Success),
+        Command::Plan(sel) => (Mode::Plan, sel),
+        Command::Apply(sel) => (Mode::Apply, sel),
+        Command::Completions { .. } => return Ok(ExitCode::Success),
+    };
+    // One run at a time: plan reads what apply writes.
+    let _lock = match RunLock::acquire(&run.host.path(LOCK_FILE)) {
+        Ok(lock) => lock,
+        Err(LockError::Held { pid }) => return Ok(locked(run, pid, cli.global.output)),
+        Err(LockError::Other(e)) => return Err(e),
+    };
+    if !selection.runs("preflight") {
+        run.push(converge::skipped("preflight"));
+    } else {
+        let phase = run.preflight_phase(&settings);
+        let blocked = phase.status == PhaseStatus::Failed;
+        run.push(phase);
+        if blocked {
+            return Ok(run.finish(ExitCode::PreflightBlocked, None, cli.global.output));
+        }
     }
+    let all = crate::phases::converging();
+    let chosen: Vec<&dyn crate::phases::Phase> = all.iter().map(|p| p.as_ref()).filter(|p| selection.runs(p.name())).collect();
+    let units = Units::new(&run.host);
+    let ctx = Ctx { host: &run.host, settings: &settings, state: &run.state, events: &run.events, units: &units };
+    let (results, failed) = converge::run(&ctx, &chosen, mode);
+    drop(units);
+    for p in all.iter().map(|p| p.name()) {
+        match results.iter().find(|r| r.name == p) {
+            Some(r) => run.push(r.clone()),
+            None if !selection.runs(p) => run.push(converge::skipped(p)),
+            None => {} // not reached: an earlier phase failed
+        }
+    }
+    Ok(run.finish(failed.unwrap_or(ExitCode::Success), None, cli.global.output))
+}
+
+fn locked(run: Run, pid: Option<u32>, output: Output) -> ExitCode {
+    let holder = pid.map_or_else(|| "another run".to_string(), |p| format!("another run (pid {p})"));
+    let info = ErrorInfo {
+        code: "locked".into(),
+        message: format!("{holder} of minikube-none-bootstrap holds {LOCK_FILE}"),
+        remedy: "wait for it to finish (cloud-init and a provisioner may both run the tool), then re-run".into(),
+    };
+    tracing::error!("{}", info.message);
+    run.finish(ExitCode::Locked, Some(info), output)
 }
 
 fn config_failed(run: Run, e: &ConfigError, output: Output) -> ExitCode {

@@ -63,7 +63,10 @@ pub enum Command {
     Preflight,
     /// Show what `apply` would change, phase by phase, file by file; changes nothing
     #[command(after_help = AFTER_HELP.as_str())]
-    Plan,
+    Plan(PhaseSelection),
+    /// Converge the host: every phase in order, each skipped when already satisfied
+    #[command(after_help = AFTER_HELP.as_str())]
+    Apply(PhaseSelection),
     /// Print shell completions
     Completions {
         #[arg(value_enum)]
@@ -75,8 +78,29 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Preflight => "preflight",
-            Command::Plan => "plan",
+            Command::Plan(_) => "plan",
+            Command::Apply(_) => "apply",
             Command::Completions { .. } => "completions",
         }
+    }
+}
+
+/// `--only` / `--skip`: which phases run (preflight always runs unless skipped by name).
+#[derive(Debug, Clone, clap::Args, Default)]
+pub struct PhaseSelection {
+    /// Run only these phases (comma-separated): preflight, packages, host, runtime, minikube, cluster, access, verify
+    #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(crate::phases::PHASES), conflicts_with = "skip")]
+    pub only: Vec<String>,
+    /// Skip these phases (comma-separated)
+    #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(crate::phases::PHASES))]
+    pub skip: Vec<String>,
+}
+
+impl PhaseSelection {
+    pub fn runs(&self, phase: &str) -> bool {
+        if !self.only.is_empty() {
+            return self.only.iter().any(|p| p == phase);
+        }
+        !self.skip.iter().any(|p| p == phase)
     }
 }

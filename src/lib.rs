@@ -4,7 +4,9 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod converge;
 pub mod events;
+pub mod failure;
 pub mod host;
 pub mod phases;
 pub mod report;

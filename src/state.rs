@@ -84,3 +84,46 @@ impl RunLock {
         }
     }
 }
+
+/// What the cluster was made with: the host identity (a clone has a new machine-id, hostname
+/// or IP) and the settings that shape it. Written after a successful `minikube start`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Identity {
+    pub machine_id: Option<String>,
+    pub hostname: Option<String>,
+    pub node_ip: Option<String>,
+    pub kubernetes_version: String,
+    pub container_runtime: String,
+    pub minikube_version: String,
+    pub start_args: Vec<String>,
+}
+
+impl Identity {
+    /// Why a cluster made with `self` does not fit `now`, if it does not.
+    pub fn mismatch(&self, now: &Identity) -> Option<String> {
+        let mut why = Vec::new();
+        let mut diff = |what: &str, a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug, differs: bool| {
+            if differs {
+                why.push(format!("{what} {a:?} -> {b:?}"));
+            }
+        };
+        diff("machine-id", &self.machine_id, &now.machine_id, self.machine_id != now.machine_id);
+        diff("hostname", &self.hostname, &now.hostname, self.hostname != now.hostname);
+        diff("node IP", &self.node_ip, &now.node_ip, self.node_ip != now.node_ip);
+        diff("kubernetes-version", &self.kubernetes_version, &now.kubernetes_version, self.kubernetes_version != now.kubernetes_version);
+        diff("container-runtime", &self.container_runtime, &now.container_runtime, self.container_runtime != now.container_runtime);
+        diff("start arguments", &self.start_args, &now.start_args, self.start_args != now.start_args);
+        (!why.is_empty()).then(|| why.join(", "))
+    }
+}
+
+impl StateDir {
+    pub fn identity(&self) -> Option<Identity> {
+        std::fs::read(self.dir.join("identity.json")).ok().and_then(|b| serde_json::from_slice(&b).ok())
+    }
+
+    pub fn write_identity(&self, id: &Identity) -> Result<()> {
+        self.ensure()?;
+        write_atomic(&self.dir.join("identity.json"), &serde_json::to_vec_pretty(id)?, 0o600)
+    }
+}

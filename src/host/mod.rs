@@ -1,10 +1,22 @@
 //! The only code that touches the machine: files (through the run's root), commands,
 //! systemd, packages, downloads, archives. Everything else gets facts from here.
 
+pub mod archive;
+pub mod artifact_urls;
+pub mod artifacts;
 pub mod cmd;
+pub mod download;
+pub mod exec;
 pub mod facts;
 pub mod fs;
+pub mod locks;
+pub mod kubeconfig;
+pub mod minikube;
 pub mod os_release;
+pub mod probe;
+pub mod proc_net;
+pub mod packages;
+pub mod systemd;
 
 use std::path::{Path, PathBuf};
 
