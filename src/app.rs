@@ -2,13 +2,13 @@
 
 use crate::cli::{Cli, Command, Output};
 use crate::config::{self, ConfigError};
+use crate::converge::{self, Mode};
 use crate::events::Events;
 use crate::host::Host;
-use crate::phases::preflight;
-use crate::result::{ErrorInfo, ExitCode, PhaseResult, PhaseStatus};
-use crate::converge::{self, Mode};
 use crate::host::systemd::Units;
 use crate::phases::Ctx;
+use crate::phases::preflight;
+use crate::result::{ErrorInfo, ExitCode, PhaseResult, PhaseStatus};
 use crate::run::Run;
 use crate::state::{LOCK_FILE, LockError, RunLock};
 use clap::{CommandFactory, Parser};
@@ -41,7 +41,8 @@ pub fn main() -> i32 {
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let host = Host::new(&cli.global.root);
     let events = Events::open(cli.global.events.as_deref())?;
-    let today = cli.global.today.unwrap_or_else(|| jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC).date());
+    let today =
+        cli.global.today.unwrap_or_else(|| jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC).date());
     let mut run = Run::start(cli.command.name(), host, events, today, cli.global.state_dir.as_deref());
     let settings = match config::load(&cli.config, &cli.global.root) {
         Ok(s) => s,
@@ -75,7 +76,8 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         }
     }
     let all = crate::phases::converging();
-    let chosen: Vec<&dyn crate::phases::Phase> = all.iter().map(|p| p.as_ref()).filter(|p| selection.runs(p.name())).collect();
+    let chosen: Vec<&dyn crate::phases::Phase> =
+        all.iter().map(|p| p.as_ref()).filter(|p| selection.runs(p.name())).collect();
     let units = Units::new(&run.host);
     let ctx = Ctx { host: &run.host, settings: &settings, state: &run.state, events: &run.events, units: &units };
     let (results, failed) = converge::run(&ctx, &chosen, mode);
@@ -152,11 +154,13 @@ impl Run {
         for c in &checks {
             self.events.emit("check", serde_json::json!({ "phase": "preflight", "check": c }));
         }
-        let failed: Vec<&str> = checks.iter().filter(|c| c.status == crate::result::CheckStatus::Fail).map(|c| c.id).collect();
+        let failed: Vec<&str> =
+            checks.iter().filter(|c| c.status == crate::result::CheckStatus::Fail).map(|c| c.id).collect();
         let error = (!failed.is_empty()).then(|| ErrorInfo {
             code: "preflight-blocked".into(),
             message: format!("preflight failed: {}", failed.join(", ")),
-            remedy: "fix what each failed check's remedy says, or list its id in preflight.ignore to proceed anyway".into(),
+            remedy: "fix what each failed check's remedy says, or list its id in preflight.ignore to proceed anyway"
+                .into(),
         });
         let phase = PhaseResult {
             name: "preflight",

@@ -16,7 +16,14 @@ pub enum Mode {
 
 /// A phase left out by `--only`/`--skip`, as it appears in the result.
 pub fn skipped(name: &'static str) -> PhaseResult {
-    PhaseResult { name, status: PhaseStatus::Skipped, duration_ms: 0, changes: Vec::new(), checks: Vec::new(), error: None }
+    PhaseResult {
+        name,
+        status: PhaseStatus::Skipped,
+        duration_ms: 0,
+        changes: Vec::new(),
+        checks: Vec::new(),
+        error: None,
+    }
 }
 
 /// Runs `phases`; returns their results and the exit code of the first failure (if any).
@@ -60,7 +67,8 @@ pub fn run(ctx: &Ctx, phases: &[&dyn Phase], mode: Mode) -> (Vec<PhaseResult>, O
             }
         }
         result.duration_ms = started.elapsed().as_millis() as u64;
-        ctx.events.emit("phase-finish", json!({ "phase": name, "status": result.status, "duration_ms": result.duration_ms }));
+        ctx.events
+            .emit("phase-finish", json!({ "phase": name, "status": result.status, "duration_ms": result.duration_ms }));
         results.push(result);
         if failed.is_some() {
             return (results, failed);

@@ -93,14 +93,7 @@ pub struct Check {
 
 impl Check {
     pub fn new(id: &'static str, status: CheckStatus, message: impl Into<String>) -> Self {
-        Check {
-            id,
-            status,
-            message: message.into(),
-            remedy: None,
-            overridden: None,
-            facts: BTreeMap::new(),
-        }
+        Check { id, status, message: message.into(), remedy: None, overridden: None, facts: BTreeMap::new() }
     }
     pub fn pass(id: &'static str, message: impl Into<String>) -> Self {
         Self::new(id, CheckStatus::Pass, message)
@@ -207,8 +200,5 @@ pub struct RunResult {
 }
 
 pub fn tool() -> Tool {
-    Tool {
-        name: env!("CARGO_PKG_NAME"),
-        version: env!("CARGO_PKG_VERSION"),
-    }
+    Tool { name: env!("CARGO_PKG_NAME"), version: env!("CARGO_PKG_VERSION") }
 }

@@ -18,7 +18,13 @@ pub struct Run {
 }
 
 impl Run {
-    pub fn start(command: &'static str, host: Host, events: Events, today: jiff::civil::Date, state_dir: Option<&Path>) -> Run {
+    pub fn start(
+        command: &'static str,
+        host: Host,
+        events: Events,
+        today: jiff::civil::Date,
+        state_dir: Option<&Path>,
+    ) -> Run {
         let state = StateDir::new(&host, state_dir);
         events.emit("run-start", serde_json::json!({ "command": command, "tool_version": tool().version }));
         Run { command, host, events, today, state, started_at: now(), phases: Vec::new() }

@@ -68,18 +68,16 @@ impl RunLock {
             }
             Ok(std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path)?)
         };
-        let file = open()
-            .with_context(|| format!("opening lock file {}", path.display()))
-            .map_err(LockError::Other)?;
+        let file = open().with_context(|| format!("opening lock file {}", path.display())).map_err(LockError::Other)?;
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(mut lock) => {
                 let _ = lock.set_len(0); // the pid is a courtesy for the message of the next run
                 let _ = write!(lock, "{}", std::process::id());
                 Ok(RunLock { _lock: lock })
             }
-            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(LockError::Held {
-                pid: std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok()),
-            }),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+                Err(LockError::Held { pid: std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok()) })
+            }
             Err((_, e)) => Err(LockError::Other(anyhow::anyhow!("locking {}: {e}", path.display()))),
         }
     }
@@ -110,8 +108,18 @@ impl Identity {
         diff("machine-id", &self.machine_id, &now.machine_id, self.machine_id != now.machine_id);
         diff("hostname", &self.hostname, &now.hostname, self.hostname != now.hostname);
         diff("node IP", &self.node_ip, &now.node_ip, self.node_ip != now.node_ip);
-        diff("kubernetes-version", &self.kubernetes_version, &now.kubernetes_version, self.kubernetes_version != now.kubernetes_version);
-        diff("container-runtime", &self.container_runtime, &now.container_runtime, self.container_runtime != now.container_runtime);
+        diff(
+            "kubernetes-version",
+            &self.kubernetes_version,
+            &now.kubernetes_version,
+            self.kubernetes_version != now.kubernetes_version,
+        );
+        diff(
+            "container-runtime",
+            &self.container_runtime,
+            &now.container_runtime,
+            self.container_runtime != now.container_runtime,
+        );
         diff("start arguments", &self.start_args, &now.start_args, self.start_args != now.start_args);
         (!why.is_empty()).then(|| why.join(", "))
     }

@@ -20,15 +20,11 @@ fn crictl() -> ArtifactSpec {
 }
 
 fn fetch(opts: DownloadOptions, spec: &ArtifactSpec) -> Result<Fetched, DownloadError> {
-    Downloader::new(opts)
-        .expect("downloader")
-        .fetch(spec, &mut |_| {})
+    Downloader::new(opts).expect("downloader").fetch(spec, &mut |_| {})
 }
 
 fn statuses(reqs: &[serde_json::Value]) -> Vec<u64> {
-    reqs.iter()
-        .map(|r| r["status"].as_u64().unwrap_or(0))
-        .collect()
+    reqs.iter().map(|r| r["status"].as_u64().unwrap_or(0)).collect()
 }
 
 #[test]
@@ -42,13 +38,7 @@ fn verified_download_lands_at_final_path() {
     assert_eq!(got.path, cache.path().join("crictl-v1.31.1-amd64.tar.gz"));
     assert_eq!(download::sha256_file(&got.path).expect("hash"), got.sha256);
     let files = listing(cache.path());
-    assert_eq!(
-        files,
-        [
-            "crictl-v1.31.1-amd64.tar.gz",
-            "crictl-v1.31.1-amd64.tar.gz.sha256"
-        ]
-    );
+    assert_eq!(files, ["crictl-v1.31.1-amd64.tar.gz", "crictl-v1.31.1-amd64.tar.gz.sha256"]);
 }
 
 #[test]
@@ -61,17 +51,10 @@ fn second_fetch_uses_cache_without_any_request() {
     assert_eq!(before, 2, "checksum file and artifact");
     let again = fetch(options(cache.path(), &mirror), &spec).expect("second fetch");
     assert_eq!(again.outcome, FetchOutcome::Cached);
-    let pinned = spec
-        .clone()
-        .with_sha256(Some(&fixtures().sha(&spec)))
-        .expect("pin");
+    let pinned = spec.clone().with_sha256(Some(&fixtures().sha(&spec))).expect("pin");
     let third = fetch(options(cache.path(), &mirror), &pinned).expect("pinned fetch");
     assert_eq!(third.outcome, FetchOutcome::Cached);
-    assert_eq!(
-        mirror.requests().len(),
-        before,
-        "no request for a cached artifact"
-    );
+    assert_eq!(mirror.requests().len(), before, "no request for a cached artifact");
 }
 
 #[test]
@@ -81,29 +64,16 @@ fn wrong_pin_is_a_digest_mismatch_leaving_nothing() {
     let wrong = "ab".repeat(32);
     let spec = crictl().with_sha256(Some(&wrong)).expect("pin");
     let err = fetch(options(cache.path(), &mirror), &spec).expect_err("must fail");
-    let DownloadError::DigestMismatch {
-        ref expected,
-        ref actual,
-        ref url,
-        ..
-    } = err
-    else {
+    let DownloadError::DigestMismatch { ref expected, ref actual, ref url, .. } = err else {
         panic!("expected DigestMismatch, got {err}");
     };
     assert_eq!(expected, &wrong);
     assert_eq!(actual, &fixtures().sha(&crictl()));
     assert!(url.ends_with(&crictl().relative_path));
     let text = err.to_string();
-    assert!(
-        text.contains("crictl") && text.contains(&wrong) && text.contains(actual.as_str()),
-        "{text}"
-    );
+    assert!(text.contains("crictl") && text.contains(&wrong) && text.contains(actual.as_str()), "{text}");
     assert!(err.remedy().contains("pinned sha256"), "{}", err.remedy());
-    assert!(
-        listing(cache.path()).is_empty(),
-        "left {:?}",
-        listing(cache.path())
-    );
+    assert!(listing(cache.path()).is_empty(), "left {:?}", listing(cache.path()));
 }
 
 #[test]
@@ -113,27 +83,18 @@ fn corrupt_mirror_copy_is_a_digest_mismatch() {
     let cache = tempfile::tempdir().expect("cache");
     let err = fetch(options(cache.path(), &mirror), &spec).expect_err("must fail");
     assert!(matches!(err, DownloadError::DigestMismatch { .. }), "{err}");
-    assert!(
-        listing(cache.path()).is_empty(),
-        "left {:?}",
-        listing(cache.path())
-    );
+    assert!(listing(cache.path()).is_empty(), "left {:?}", listing(cache.path()));
 }
 
 #[test]
 fn not_found_is_reported_without_retry() {
     let mirror = Mirror::https(&[]);
     let cache = tempfile::tempdir().expect("cache");
-    let spec =
-        ArtifactSpec::crictl("v9.9.9", "amd64").and_then(|s| s.with_sha256(Some(&"0".repeat(64))));
+    let spec = ArtifactSpec::crictl("v9.9.9", "amd64").and_then(|s| s.with_sha256(Some(&"0".repeat(64))));
     let spec = spec.expect("spec");
     let err = fetch(options(cache.path(), &mirror), &spec).expect_err("must fail");
     assert!(matches!(err, DownloadError::NotFound { .. }), "{err}");
-    assert!(
-        err.to_string()
-            .contains("v9.9.9/crictl-v9.9.9-linux-amd64.tar.gz"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("v9.9.9/crictl-v9.9.9-linux-amd64.tar.gz"), "{err}");
     assert!(err.remedy().contains("version"), "{}", err.remedy());
     assert_eq!(statuses(&mirror.requests()), [404], "exactly one request");
 }
@@ -141,18 +102,11 @@ fn not_found_is_reported_without_retry() {
 #[test]
 fn dropped_connection_is_resumed_with_a_range_request() {
     let spec = ArtifactSpec::minikube(MINIKUBE, "amd64").expect("spec");
-    let mirror = Mirror::https(&[
-        "--drop-after",
-        "200000",
-        "--fault-path",
-        "*/minikube-linux-amd64",
-    ]);
+    let mirror = Mirror::https(&["--drop-after", "200000", "--fault-path", "*/minikube-linux-amd64"]);
     let cache = tempfile::tempdir().expect("cache");
     let events = Mutex::new(Vec::new());
     let d = Downloader::new(options(cache.path(), &mirror)).expect("downloader");
-    let got = d
-        .fetch(&spec, &mut |e| events.lock().expect("lock").push(e))
-        .expect("fetch");
+    let got = d.fetch(&spec, &mut |e| events.lock().expect("lock").push(e)).expect("fetch");
     assert_eq!(got.outcome, FetchOutcome::Resumed);
     assert_eq!(got.sha256, fixtures().sha(&spec));
     let reqs = mirror.requests_for("/minikube-linux-amd64");
@@ -162,13 +116,7 @@ fn dropped_connection_is_resumed_with_a_range_request() {
     assert_eq!(reqs[1]["range"], format!("bytes={received}-"), "{reqs:?}");
     let events = events.into_inner().expect("events");
     let last = events.last().expect("progress events");
-    assert_eq!(
-        (last.bytes, last.total),
-        (
-            harness::MINIKUBE_SIZE as u64,
-            Some(harness::MINIKUBE_SIZE as u64)
-        )
-    );
+    assert_eq!((last.bytes, last.total), (harness::MINIKUBE_SIZE as u64, Some(harness::MINIKUBE_SIZE as u64)));
     assert!(events.iter().all(|e| e.artifact == "minikube"));
 }
 
@@ -182,10 +130,7 @@ fn stale_partial_is_resumed_then_restarted_from_zero() {
     let partial = cache.path().join(format!("{}.partial", spec.cache_name()));
     std::fs::write(&partial, b"junk from an interrupted run").expect("partial");
     let got = fetch(options(cache.path(), &mirror), &spec).expect("fetch");
-    assert_eq!(
-        (got.outcome, got.sha256.clone()),
-        (FetchOutcome::Downloaded, fixtures().sha(&spec))
-    );
+    assert_eq!((got.outcome, got.sha256.clone()), (FetchOutcome::Downloaded, fixtures().sha(&spec)));
     let reqs = mirror.requests_for(".tar.gz");
     assert_eq!(statuses(&reqs), [206, 200], "{reqs:?}");
     assert_eq!(reqs[0]["range"], "bytes=28-");
@@ -200,10 +145,7 @@ fn server_ignoring_range_restarts_from_zero() {
     let partial = cache.path().join(format!("{}.partial", spec.cache_name()));
     std::fs::write(&partial, b"junk").expect("partial");
     let got = fetch(options(cache.path(), &mirror), &spec).expect("fetch");
-    assert_eq!(
-        (got.outcome, got.sha256.clone()),
-        (FetchOutcome::Downloaded, fixtures().sha(&spec))
-    );
+    assert_eq!((got.outcome, got.sha256.clone()), (FetchOutcome::Downloaded, fixtures().sha(&spec)));
     assert_eq!(statuses(&mirror.requests_for(".tar.gz")), [200]);
 }
 
@@ -235,10 +177,7 @@ fn persistent_server_errors_give_up_after_bounded_attempts() {
     let mirror = Mirror::https(&["--fail-first", "100"]);
     let cache = tempfile::tempdir().expect("cache");
     let err = fetch(options(cache.path(), &mirror), &crictl()).expect_err("must fail");
-    assert!(
-        matches!(err, DownloadError::Network { attempts: 4, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, DownloadError::Network { attempts: 4, .. }), "{err}");
     assert_eq!(mirror.requests().len(), 4);
 }
 
@@ -246,9 +185,7 @@ fn persistent_server_errors_give_up_after_bounded_attempts() {
 fn plain_http_to_a_remote_host_is_refused_before_any_lookup() {
     let cache = tempfile::tempdir().expect("cache");
     let mut opts = DownloadOptions::new(cache.path());
-    opts.source = Source::Mirror {
-        base: "http://example.invalid/".into(),
-    };
+    opts.source = Source::Mirror { base: "http://example.invalid/".into() };
     let started = std::time::Instant::now();
     let err = fetch(opts, &crictl()).expect_err("must be refused");
     assert!(matches!(err, DownloadError::Insecure { .. }), "{err}");
@@ -274,10 +211,7 @@ fn untrusted_server_certificate_is_a_tls_error_naming_ca_file() {
     let err = fetch(opts, &crictl()).expect_err("must fail");
     assert!(matches!(err, DownloadError::Tls { .. }), "{err}");
     assert!(err.remedy().contains("tls.ca-file"), "{}", err.remedy());
-    assert!(
-        mirror.requests().is_empty(),
-        "no request got past the handshake"
-    );
+    assert!(mirror.requests().is_empty(), "no request got past the handshake");
 }
 
 #[test]
@@ -308,16 +242,10 @@ fn three_artifacts_are_fetched_in_parallel() {
     let results = d.fetch_all(&specs, |e| seen.push(e.artifact));
     for (spec, r) in specs.iter().zip(&results) {
         let got = r.as_ref().expect("parallel fetch");
-        assert_eq!(
-            (got.artifact.as_str(), got.sha256.clone()),
-            (spec.name.as_str(), fixtures().sha(spec))
-        );
+        assert_eq!((got.artifact.as_str(), got.sha256.clone()), (spec.name.as_str(), fixtures().sha(spec)));
     }
     for name in ["crictl", "cni-plugins", "cri-dockerd"] {
-        assert!(
-            seen.iter().any(|a| a == name),
-            "progress for {name}: {seen:?}"
-        );
+        assert!(seen.iter().any(|a| a == name), "progress for {name}: {seen:?}");
     }
 }
 
@@ -333,35 +261,23 @@ fn cri_dockerd_without_pin_is_a_config_error() {
 #[test]
 fn malformed_checksum_file_is_rejected() {
     let spec = crictl();
-    let mirror =
-        Mirror::with_rules(json!([{ "path": "*.sha256", "body": "<html>rate limited</html>\n" }]));
+    let mirror = Mirror::with_rules(json!([{ "path": "*.sha256", "body": "<html>rate limited</html>\n" }]));
     let cache = tempfile::tempdir().expect("cache");
     let err = fetch(options(cache.path(), &mirror), &spec).expect_err("must fail");
-    assert!(
-        matches!(err, DownloadError::ChecksumMalformed { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, DownloadError::ChecksumMalformed { .. }), "{err}");
     assert!(err.to_string().contains("rate limited"), "{err}");
-    assert!(
-        mirror.requests_for(".tar.gz").is_empty(),
-        "artifact not fetched"
-    );
+    assert!(mirror.requests_for(".tar.gz").is_empty(), "artifact not fetched");
 }
 
 #[test]
 fn bundle_directory_is_a_source() {
     let cache = tempfile::tempdir().expect("cache");
     let mut opts = DownloadOptions::new(cache.path());
-    opts.source = Source::BundleDir {
-        dir: fixtures().mirror.clone(),
-    };
+    opts.source = Source::BundleDir { dir: fixtures().mirror.clone() };
     let spec = ArtifactSpec::cri_dockerd(CRI_DOCKERD, "amd64").expect("spec");
     let got = fetch(opts.clone(), &spec).expect("from bundle");
     assert_eq!(got.sha256, fixtures().sha(&spec));
-    assert_eq!(
-        fetch(opts, &spec).expect("again").outcome,
-        FetchOutcome::Cached
-    );
+    assert_eq!(fetch(opts, &spec).expect("again").outcome, FetchOutcome::Cached);
 }
 
 #[test]
@@ -370,36 +286,21 @@ fn downloaded_crictl_extracts_to_an_executable() {
     let cache = tempfile::tempdir().expect("cache");
     let got = fetch(options(cache.path(), &mirror), &crictl()).expect("fetch");
     let bin = tempfile::tempdir().expect("bin");
-    let opts = archive::ExtractOptions {
-        members: archive::Members::Only(vec!["crictl".into()]),
-        ..Default::default()
-    };
+    let opts = archive::ExtractOptions { members: archive::Members::Only(vec!["crictl".into()]), ..Default::default() };
     let placed = archive::extract_tar_gz(&got.path, bin.path(), &opts).expect("extract");
     assert_eq!(placed, [bin.path().join("crictl")]);
-    let out = std::process::Command::new(bin.path().join("crictl"))
-        .arg("--version")
-        .output()
-        .expect("run");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "crictl version v1.31.1 (stand-in)"
-    );
+    let out = std::process::Command::new(bin.path().join("crictl")).arg("--version").output().expect("run");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "crictl version v1.31.1 (stand-in)");
 }
 
 #[test]
 fn checksum_file_forms() {
     let h = "0123456789abcdef".repeat(4);
     let upper = h.to_ascii_uppercase();
-    assert_eq!(
-        parse_checksum_file(&format!("{upper}\n"), "x"),
-        Ok(h.clone())
-    );
+    assert_eq!(parse_checksum_file(&format!("{upper}\n"), "x"), Ok(h.clone()));
     let two = format!("{h}  cni.tgz\n");
     assert_eq!(parse_checksum_file(&two, "cni.tgz"), Ok(h.clone()));
-    assert_eq!(
-        parse_checksum_file(&format!("{h} *dir/cni.tgz"), "cni.tgz"),
-        Ok(h.clone())
-    );
+    assert_eq!(parse_checksum_file(&format!("{h} *dir/cni.tgz"), "cni.tgz"), Ok(h.clone()));
     assert!(parse_checksum_file(&two, "other.tgz").is_err());
     assert!(parse_checksum_file("", "x").is_err());
     assert!(parse_checksum_file(&h[..63], "x").is_err());
@@ -429,9 +330,7 @@ fn upstream_urls_follow_the_release_layouts() {
     );
     assert_eq!(d.checksum_url(&Source::Upstream), None);
     let m = spec(ArtifactSpec::minikube("v1.37.0", "amd64"));
-    let mirror = Source::Mirror {
-        base: "https://m.test/up/".into(),
-    };
+    let mirror = Source::Mirror { base: "https://m.test/up/".into() };
     assert_eq!(
         m.checksum_url(&mirror).as_deref(),
         Some("https://m.test/up/minikube/releases/v1.37.0/minikube-linux-amd64.sha256")

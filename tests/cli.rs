@@ -10,24 +10,13 @@ use support::*;
 
 fn preflight_json(t: &Tree, extra: &[&str]) -> (i32, Value) {
     let root = t.root_arg();
-    let mut args = vec![
-        "preflight",
-        "--output",
-        "json",
-        "--root",
-        &root,
-        "--today",
-        "2026-12-03",
-    ];
+    let mut args = vec!["preflight", "--output", "json", "--root", &root, "--today", "2026-12-03"];
     args.extend_from_slice(extra);
     let out = run(&args, &[]);
     let doc = json_stdout(&out);
     assert_valid_result(&doc);
     let code = out.status.code().unwrap();
-    assert_eq!(
-        doc["exit_code"], code,
-        "the document's exit_code is the process's"
-    );
+    assert_eq!(doc["exit_code"], code, "the document's exit_code is the process's");
     (code, doc)
 }
 
@@ -43,64 +32,31 @@ fn check<'a>(doc: &'a Value, id: &str) -> &'a Value {
 #[test]
 fn preflight_on_this_machine_validates_with_every_check() {
     let state = tempfile::tempdir().unwrap();
-    let out = run(
-        &[
-            "preflight",
-            "--output",
-            "json",
-            "--state-dir",
-            state.path().to_str().unwrap(),
-        ],
-        &[],
-    );
+    let out = run(&["preflight", "--output", "json", "--state-dir", state.path().to_str().unwrap()], &[]);
     let doc = json_stdout(&out);
     assert_valid_result(&doc);
     let code = out.status.code().unwrap();
     assert!(code == 0 || code == 3, "preflight exits 0 or 3, got {code}");
     assert_eq!(doc["exit_code"], code);
-    let ids: Vec<&str> = doc["phases"][0]["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        ids,
-        minikube_none_bootstrap::phases::preflight::CHECK_IDS,
-        "one check per id, in order"
-    );
+    let ids: Vec<&str> =
+        doc["phases"][0]["checks"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, minikube_none_bootstrap::phases::preflight::CHECK_IDS, "one check per id, in order");
 }
 
 #[test]
 fn a_healthy_vm_passes_and_the_result_is_recorded_privately() {
     let t = good_vm();
     let (code, doc) = preflight_json(&t, &[]);
-    let bad: Vec<_> = doc["phases"][0]["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["status"] == "fail")
-        .collect();
+    let bad: Vec<_> = doc["phases"][0]["checks"].as_array().unwrap().iter().filter(|c| c["status"] == "fail").collect();
     assert_eq!(code, 0, "failing checks: {bad:#?}");
     assert_eq!(doc["outcome"], "success");
     assert_eq!(doc["host"]["os_id"], "debian");
     assert_eq!(doc["host"]["hostname"], "node1");
     let state = t.at("/var/lib/minikube-none-bootstrap");
-    let recorded: Value =
-        serde_json::from_slice(&std::fs::read(state.join("result.json")).unwrap()).unwrap();
+    let recorded: Value = serde_json::from_slice(&std::fs::read(state.join("result.json")).unwrap()).unwrap();
     assert_eq!(recorded, doc, "result.json is the document printed");
-    assert_eq!(
-        std::fs::metadata(&state).unwrap().permissions().mode() & 0o777,
-        0o700
-    );
-    assert_eq!(
-        std::fs::metadata(state.join("result.json"))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777,
-        0o600
-    );
+    assert_eq!(std::fs::metadata(&state).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(std::fs::metadata(state.join("result.json")).unwrap().permissions().mode() & 0o777, 0o600);
 }
 
 #[test]
@@ -124,35 +80,20 @@ fn preflight_ignore_turns_the_named_failure_into_a_warning() {
     assert_eq!(code, 0);
     assert_eq!(check(&doc, "cpus")["status"], "warn");
     // The same through the config file.
-    t.write(
-        "/etc/minikube-none-bootstrap/config.yaml",
-        "preflight:\n  ignore: [cpus]\n",
-    );
+    t.write("/etc/minikube-none-bootstrap/config.yaml", "preflight:\n  ignore: [cpus]\n");
     let (code, doc) = preflight_json(&t, &[]);
     assert_eq!(code, 0);
-    assert!(
-        check(&doc, "cpus")["overridden"]
-            .as_str()
-            .unwrap()
-            .contains("ignore")
-    );
+    assert!(check(&doc, "cpus")["overridden"].as_str().unwrap().contains("ignore"));
 }
 
 #[test]
 fn ignoring_all_is_a_config_error() {
     let t = good_vm();
-    t.write(
-        "/etc/minikube-none-bootstrap/config.yaml",
-        "preflight:\n  ignore: [all]\n",
-    );
+    t.write("/etc/minikube-none-bootstrap/config.yaml", "preflight:\n  ignore: [all]\n");
     let (code, doc) = preflight_json(&t, &[]);
     assert_eq!(code, 2);
     assert_eq!(doc["outcome"], "config-error");
-    assert!(
-        doc["error"]["message"].as_str().unwrap().contains(":2:"),
-        "{}",
-        doc["error"]
-    );
+    assert!(doc["error"]["message"].as_str().unwrap().contains(":2:"), "{}", doc["error"]);
 }
 
 #[test]
@@ -171,10 +112,7 @@ fn strict_makes_a_warning_fatal() {
 fn a_config_typo_exits_2_naming_key_file_and_line_and_changes_nothing() {
     let t = good_vm();
     let cfg = t.at("/etc/minikube-none-bootstrap/config.yaml");
-    t.write(
-        "/etc/minikube-none-bootstrap/config.yaml",
-        "kubernetes-version: v1.34.0\ncontainer-runtme: containerd\n",
-    );
+    t.write("/etc/minikube-none-bootstrap/config.yaml", "kubernetes-version: v1.34.0\ncontainer-runtme: containerd\n");
     let before = std::fs::read_dir(t.path()).unwrap().count();
     let (code, doc) = preflight_json(&t, &[]);
     assert_eq!(code, 2);
@@ -191,16 +129,10 @@ fn a_config_typo_exits_2_naming_key_file_and_line_and_changes_nothing() {
 fn bad_values_from_flags_and_environment_are_usage_errors() {
     let t = good_vm();
     let root = t.root_arg();
-    let out = run(
-        &["preflight", "--root", &root, "--container-runtime", "rkt"],
-        &[],
-    );
+    let out = run(&["preflight", "--root", &root, "--container-runtime", "rkt"], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("rkt"));
-    let out = run(
-        &["preflight", "--root", &root],
-        &[("MINIKUBE_NONE_BOOTSTRAP_KUBERNETES_VERSION", "latest")],
-    );
+    let out = run(&["preflight", "--root", &root], &[("MINIKUBE_NONE_BOOTSTRAP_KUBERNETES_VERSION", "latest")]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("latest"));
 }
@@ -208,10 +140,7 @@ fn bad_values_from_flags_and_environment_are_usage_errors() {
 #[test]
 fn environment_overrides_the_file_and_flags_override_the_environment() {
     let t = good_vm();
-    t.write(
-        "/etc/minikube-none-bootstrap/config.yaml",
-        "container-runtime: docker\n",
-    );
+    t.write("/etc/minikube-none-bootstrap/config.yaml", "container-runtime: docker\n");
     let runtime = |doc: &Value| check(doc, "container-runtime")["facts"]["runtime"].clone();
     let (_, doc) = preflight_json(&t, &[]);
     assert_eq!(runtime(&doc), "docker");
@@ -219,18 +148,7 @@ fn environment_overrides_the_file_and_flags_override_the_environment() {
     let env = [("MINIKUBE_NONE_BOOTSTRAP_CONTAINER_RUNTIME", "containerd")];
     let out = run(&["preflight", "--output", "json", "--root", &root], &env);
     assert_eq!(runtime(&json_stdout(&out)), "containerd");
-    let out = run(
-        &[
-            "preflight",
-            "--output",
-            "json",
-            "--root",
-            &root,
-            "--container-runtime",
-            "cri-o",
-        ],
-        &env,
-    );
+    let out = run(&["preflight", "--output", "json", "--root", &root, "--container-runtime", "cri-o"], &env);
     assert_eq!(runtime(&json_stdout(&out)), "cri-o");
 }
 
@@ -241,15 +159,8 @@ fn events_are_json_lines_that_validate() {
     let (_, doc) = preflight_json(&t, &["--events", events.to_str().unwrap()]);
     let text = std::fs::read_to_string(&events).unwrap();
     assert_valid_events(&text);
-    let kinds: Vec<String> = text
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["type"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let kinds: Vec<String> =
+        text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["type"].as_str().unwrap().to_string()).collect();
     assert_eq!(kinds.first().map(String::as_str), Some("run-start"));
     assert_eq!(kinds.last().map(String::as_str), Some("run-finish"));
     let checks = kinds.iter().filter(|k| *k == "check").count();
@@ -262,9 +173,7 @@ fn plan_exits_4_while_another_run_holds_the_lock() {
     let lock_path = t.at("/run/minikube-none-bootstrap.lock");
     std::fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
     let file = std::fs::File::create(&lock_path).unwrap();
-    let _held = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
-        .map_err(|(_, e)| e)
-        .unwrap();
+    let _held = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| e).unwrap();
     let root = t.root_arg();
     let out = run(&["plan", "--output", "json", "--root", &root], &[]);
     let doc = json_stdout(&out);
@@ -281,27 +190,13 @@ fn plan_exits_4_while_another_run_holds_the_lock() {
 fn plan_lists_the_phases_it_would_run() {
     let t = good_vm();
     let root = t.root_arg();
-    let out = run(
-        &[
-            "plan",
-            "--output",
-            "json",
-            "--root",
-            &root,
-            "--today",
-            "2026-12-03",
-        ],
-        &[],
-    );
+    let out = run(&["plan", "--output", "json", "--root", &root, "--today", "2026-12-03"], &[]);
     let doc = json_stdout(&out);
     assert_valid_result(&doc);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(doc["command"], "plan");
     assert_eq!(doc["phases"][0]["name"], "preflight");
-    assert!(
-        doc["phases"][0]["changes"].as_array().unwrap().is_empty(),
-        "preflight changes nothing"
-    );
+    assert!(doc["phases"][0]["changes"].as_array().unwrap().is_empty(), "preflight changes nothing");
     let text = run(&["plan", "--root", &root, "--today", "2026-12-03"], &[]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("preflight: no changes"));
 }

@@ -7,11 +7,7 @@ use minikube_none_bootstrap::result::ExitCode;
 
 #[test]
 fn every_help_ends_with_the_exit_code_table() {
-    for cmd in [
-        vec!["--help"],
-        vec!["preflight", "--help"],
-        vec!["plan", "--help"],
-    ] {
+    for cmd in [vec!["--help"], vec!["preflight", "--help"], vec!["plan", "--help"]] {
         let out = support::run(&cmd, &[]);
         assert_eq!(out.status.code(), Some(0));
         let help = String::from_utf8_lossy(&out.stdout);
@@ -24,8 +20,7 @@ fn every_help_ends_with_the_exit_code_table() {
 
 #[test]
 fn the_readme_documents_every_exit_code() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     for c in ExitCode::ALL {
         let row = format!("| {} | {} |", c.code(), c.meaning());
         assert!(readme.contains(&row), "README lacks `{row}`");

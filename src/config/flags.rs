@@ -1,15 +1,17 @@
 //! The configuration flags. Each long flag is a config key (nested keys joined with `-`)
 //! and reads `MINIKUBE_NONE_BOOTSTRAP_<FLAG>` from the environment.
 
-use super::types::*;
 use super::CheckId;
+use super::types::*;
 use clap::Args;
 use ipnet::IpNet;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Args, Default)]
-#[command(next_help_heading = "Configuration (each flag is also a config key and a MINIKUBE_NONE_BOOTSTRAP_* variable)")]
+#[command(
+    next_help_heading = "Configuration (each flag is also a config key and a MINIKUBE_NONE_BOOTSTRAP_* variable)"
+)]
 pub struct ConfigArgs {
     /// YAML config file [default: /etc/minikube-none-bootstrap/config.yaml when it exists]
     #[arg(long, global = true, env = "MINIKUBE_NONE_BOOTSTRAP_CONFIG", value_name = "FILE")]
@@ -57,16 +59,34 @@ pub struct ConfigArgs {
     #[arg(long, global = true, env = "MINIKUBE_NONE_BOOTSTRAP_USER", value_name = "NAME")]
     pub user: Option<UserName>,
     /// Extra IPs in the apiserver certificate (comma-separated)
-    #[arg(long, global = true, env = "MINIKUBE_NONE_BOOTSTRAP_APISERVER_IPS", value_delimiter = ',', value_name = "IP")]
+    #[arg(
+        long,
+        global = true,
+        env = "MINIKUBE_NONE_BOOTSTRAP_APISERVER_IPS",
+        value_delimiter = ',',
+        value_name = "IP"
+    )]
     pub apiserver_ips: Vec<IpAddr>,
     /// Extra DNS names in the apiserver certificate (comma-separated)
-    #[arg(long, global = true, env = "MINIKUBE_NONE_BOOTSTRAP_APISERVER_NAMES", value_delimiter = ',', value_name = "NAME")]
+    #[arg(
+        long,
+        global = true,
+        env = "MINIKUBE_NONE_BOOTSTRAP_APISERVER_NAMES",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
     pub apiserver_names: Vec<DnsName>,
     /// component.key=value passed to minikube --extra-config (comma-separated)
     #[arg(long, global = true, env = "MINIKUBE_NONE_BOOTSTRAP_EXTRA_CONFIG", value_delimiter = ',', value_name = "KV")]
     pub extra_config: Vec<ExtraConfig>,
     /// CIDRs allowed to reach the cluster ports (config: firewall.allow, comma-separated)
-    #[arg(long, global = true, env = "MINIKUBE_NONE_BOOTSTRAP_FIREWALL_ALLOW", value_delimiter = ',', value_name = "CIDR")]
+    #[arg(
+        long,
+        global = true,
+        env = "MINIKUBE_NONE_BOOTSTRAP_FIREWALL_ALLOW",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
     pub firewall_allow: Vec<IpNet>,
     /// HTTP proxy for downloads and the cluster (config: proxy.http)
     #[arg(long, global = true, env = "MINIKUBE_NONE_BOOTSTRAP_PROXY_HTTP", value_name = "URL")]
@@ -81,7 +101,13 @@ pub struct ConfigArgs {
     #[arg(long, global = true, env = "MINIKUBE_NONE_BOOTSTRAP_WAIT_TIMEOUT", value_name = "DURATION")]
     pub wait_timeout: Option<Duration>,
     /// Preflight check ids whose failure only warns (config: preflight.ignore, comma-separated)
-    #[arg(long, global = true, env = "MINIKUBE_NONE_BOOTSTRAP_PREFLIGHT_IGNORE", value_delimiter = ',', value_name = "ID")]
+    #[arg(
+        long,
+        global = true,
+        env = "MINIKUBE_NONE_BOOTSTRAP_PREFLIGHT_IGNORE",
+        value_delimiter = ',',
+        value_name = "ID"
+    )]
     pub preflight_ignore: Vec<CheckId>,
     /// Treat preflight warnings as failures (config: preflight.strict)
     #[arg(long, global = true, env = "MINIKUBE_NONE_BOOTSTRAP_STRICT")]

@@ -193,10 +193,7 @@ pub fn parse_str(text: &str, name: &str) -> Result<FileConfig, ConfigError> {
 }
 
 fn yaml_error(e: &serde_saphyr::Error, name: &str) -> ConfigError {
-    let at = e
-        .location()
-        .map(|l| format!("{name}:{}:{}", l.line(), l.column()))
-        .unwrap_or_else(|| name.to_string());
+    let at = e.location().map(|l| format!("{name}:{}:{}", l.line(), l.column())).unwrap_or_else(|| name.to_string());
     let raw = e.to_string();
     // serde-saphyr prefixes "error: line L column C: "; we print the location our way.
     let mut first = raw.lines().next().unwrap_or("").trim();
@@ -211,11 +208,7 @@ fn yaml_error(e: &serde_saphyr::Error, name: &str) -> ConfigError {
     } else {
         ("config-invalid-value", "correct the value; the example config shows each key's form")
     };
-    ConfigError {
-        code,
-        message: format!("{at}: {first}"),
-        remedy: remedy.into(),
-    }
+    ConfigError { code, message: format!("{at}: {first}"), remedy: remedy.into() }
 }
 
 impl Settings {
@@ -240,8 +233,18 @@ impl Settings {
             container_runtime: args.container_runtime.or(file.container_runtime).unwrap_or(Runtime::Containerd),
             minikube: pin(file.minikube, &args.minikube_version, &args.minikube_sha256, defaults::MINIKUBE),
             crictl: pin(file.crictl, &args.crictl_version, &args.crictl_sha256, defaults::CRICTL),
-            cni_plugins: pin(file.cni_plugins, &args.cni_plugins_version, &args.cni_plugins_sha256, defaults::CNI_PLUGINS),
-            cri_dockerd: pin(file.cri_dockerd, &args.cri_dockerd_version, &args.cri_dockerd_sha256, defaults::CRI_DOCKERD),
+            cni_plugins: pin(
+                file.cni_plugins,
+                &args.cni_plugins_version,
+                &args.cni_plugins_sha256,
+                defaults::CNI_PLUGINS,
+            ),
+            cri_dockerd: pin(
+                file.cri_dockerd,
+                &args.cri_dockerd_version,
+                &args.cri_dockerd_sha256,
+                defaults::CRI_DOCKERD,
+            ),
             mirror: args.mirror.clone().or(file.mirror),
             allow_http: args.allow_http.or(file.allow_http).unwrap_or(false),
             bundle: args.bundle.clone().or(file.bundle),
@@ -249,9 +252,7 @@ impl Settings {
             apiserver_ips: non_empty(&args.apiserver_ips).or(file.apiserver_ips).unwrap_or_default(),
             apiserver_names: non_empty(&args.apiserver_names).or(file.apiserver_names).unwrap_or_default(),
             extra_config: non_empty(&args.extra_config).or(file.extra_config).unwrap_or_default(),
-            firewall_allow: non_empty(&args.firewall_allow)
-                .or(file.firewall.and_then(|f| f.allow))
-                .unwrap_or_default(),
+            firewall_allow: non_empty(&args.firewall_allow).or(file.firewall.and_then(|f| f.allow)).unwrap_or_default(),
             proxy: Proxy {
                 http: args.proxy_http.clone().or(proxy.http),
                 https: args.proxy_https.clone().or(proxy.https),

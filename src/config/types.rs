@@ -222,7 +222,11 @@ pub fn is_rfc1123_name(s: &str) -> bool {
 impl FromStr for DnsName {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        if is_rfc1123_name(s) { Ok(DnsName(s.to_string())) } else { Err(format!("'{s}' is not a lowercase RFC 1123 DNS name")) }
+        if is_rfc1123_name(s) {
+            Ok(DnsName(s.to_string()))
+        } else {
+            Err(format!("'{s}' is not a lowercase RFC 1123 DNS name"))
+        }
     }
 }
 impl fmt::Display for DnsName {

@@ -28,10 +28,7 @@ pub struct ExtractLimits {
 
 impl Default for ExtractLimits {
     fn default() -> Self {
-        Self {
-            max_total_bytes: 1 << 30,
-            max_entries: 10_000,
-        }
+        Self { max_total_bytes: 1 << 30, max_entries: 10_000 }
     }
 }
 
@@ -56,10 +53,7 @@ pub struct ExtractOptions {
 
 impl Default for ExtractOptions {
     fn default() -> Self {
-        Self {
-            limits: ExtractLimits::default(),
-            members: Members::All,
-        }
+        Self { limits: ExtractLimits::default(), members: Members::All }
     }
 }
 
@@ -68,58 +62,36 @@ impl Default for ExtractOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
     #[error("{}: refusing member {member:?}: {reason}", archive.display())]
-    Unsafe {
-        archive: PathBuf,
-        member: String,
-        reason: String,
-    },
+    Unsafe { archive: PathBuf, member: String, reason: String },
     #[error("{}: member {member:?} exceeds the extraction limits: {detail}", archive.display())]
-    Limit {
-        archive: PathBuf,
-        member: String,
-        detail: String,
-    },
+    Limit { archive: PathBuf, member: String, detail: String },
     #[error("{}: member {member:?} not found (or not a regular file)", archive.display())]
     MissingMember { archive: PathBuf, member: String },
     #[error("{}: not a readable .tar.gz: {detail}", archive.display())]
     Corrupt { archive: PathBuf, detail: String },
     #[error("{}: refusing to write {}: {reason}", archive.display(), path.display())]
-    Target {
-        archive: PathBuf,
-        path: PathBuf,
-        reason: String,
-    },
+    Target { archive: PathBuf, path: PathBuf, reason: String },
     #[error("{}: {action} {}: {source}", archive.display(), path.display())]
-    Io {
-        archive: PathBuf,
-        action: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
+    Io { archive: PathBuf, action: &'static str, path: PathBuf, source: io::Error },
 }
 
 impl ArchiveError {
     /// What the operator can do about it.
     pub fn remedy(&self) -> String {
         match self {
-            Self::Unsafe { .. } => {
-                "this is not a genuine release tarball: check the mirror or bundle \
+            Self::Unsafe { .. } => "this is not a genuine release tarball: check the mirror or bundle \
                 and the pinned sha256; nothing was written to the target"
-                    .into()
-            }
+                .into(),
             Self::Limit { .. } => "check that this is the right release file, or raise the \
                 extraction limits; nothing was written to the target"
                 .into(),
             Self::MissingMember { .. } => "the archive does not have the upstream layout: check \
                 the version and that the mirror or bundle serves the upstream file"
                 .into(),
-            Self::Corrupt { .. } => {
-                "delete the file from the download cache and fetch it again".into()
+            Self::Corrupt { .. } => "delete the file from the download cache and fetch it again".into(),
+            Self::Target { path, .. } => {
+                format!("remove {} (a symbolic link or directory stands where the file goes) and rerun", path.display())
             }
-            Self::Target { path, .. } => format!(
-                "remove {} (a symbolic link or directory stands where the file goes) and rerun",
-                path.display()
-            ),
             Self::Io { path, .. } => {
                 format!("check permissions of and free space for {}", path.display())
             }
@@ -136,11 +108,7 @@ enum Kind {
 
 /// Extract `archive` into `target` (created if missing) and return the paths
 /// placed there (files and links, not directories).
-pub fn extract_tar_gz(
-    archive: &Path,
-    target: &Path,
-    opts: &ExtractOptions,
-) -> Result<Vec<PathBuf>, ArchiveError> {
+pub fn extract_tar_gz(archive: &Path, target: &Path, opts: &ExtractOptions) -> Result<Vec<PathBuf>, ArchiveError> {
     let cx = Cx { archive };
     let staging = Staging::create(&cx, target)?;
     let members = cx.unpack(staging.path(), &opts.limits)?;
@@ -165,9 +133,7 @@ pub fn extract_tar_gz(
                     fs::create_dir_all(parent).map_err(|e| cx.io("cannot create", parent, e))?;
                 }
                 if matches!(kind, Kind::File { .. }) {
-                    File::open(&from)
-                        .and_then(|f| f.sync_all())
-                        .map_err(|e| cx.io("cannot fsync", &from, e))?;
+                    File::open(&from).and_then(|f| f.sync_all()).map_err(|e| cx.io("cannot fsync", &from, e))?;
                 }
                 fs::rename(&from, &to).map_err(|e| cx.io("cannot move into place", &to, e))?;
                 placed.push(to);
@@ -177,9 +143,7 @@ pub fn extract_tar_gz(
     let mut dirs: Vec<&Path> = placed.iter().filter_map(|p| p.parent()).collect();
     dirs.dedup();
     for dir in dirs {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| cx.io("cannot fsync", dir, e))?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(|e| cx.io("cannot fsync", dir, e))?;
     }
     Ok(placed)
 }
@@ -200,10 +164,7 @@ impl Staging {
             _ => PathBuf::from("."),
         };
         fs::create_dir_all(&parent).map_err(|e| cx.io("cannot create", &parent, e))?;
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let seq = STAGING_SEQ.fetch_add(1, Ordering::Relaxed);
         let dir = parent.join(format!(".{name}.extract-{}-{seq}", std::process::id()));
         fs::create_dir(&dir).map_err(|e| cx.io("cannot create", &dir, e))?;
@@ -223,35 +184,19 @@ impl Drop for Staging {
 
 impl Cx<'_> {
     fn io(&self, action: &'static str, path: &Path, source: io::Error) -> ArchiveError {
-        ArchiveError::Io {
-            archive: self.archive.to_owned(),
-            action,
-            path: path.to_owned(),
-            source,
-        }
+        ArchiveError::Io { archive: self.archive.to_owned(), action, path: path.to_owned(), source }
     }
 
     fn corrupt(&self, e: impl std::fmt::Display) -> ArchiveError {
-        ArchiveError::Corrupt {
-            archive: self.archive.to_owned(),
-            detail: e.to_string(),
-        }
+        ArchiveError::Corrupt { archive: self.archive.to_owned(), detail: e.to_string() }
     }
 
     fn unsafe_member(&self, member: &str, reason: impl Into<String>) -> ArchiveError {
-        ArchiveError::Unsafe {
-            archive: self.archive.to_owned(),
-            member: member.to_owned(),
-            reason: reason.into(),
-        }
+        ArchiveError::Unsafe { archive: self.archive.to_owned(), member: member.to_owned(), reason: reason.into() }
     }
 
     /// Unpack every member into `root`, checking each; returns the members in order.
-    fn unpack(
-        &self,
-        root: &Path,
-        limits: &ExtractLimits,
-    ) -> Result<Vec<(PathBuf, Kind)>, ArchiveError> {
+    fn unpack(&self, root: &Path, limits: &ExtractLimits) -> Result<Vec<(PathBuf, Kind)>, ArchiveError> {
         let file = File::open(self.archive).map_err(|e| self.io("cannot open", self.archive, e))?;
         let mut tar = tar::Archive::new(GzDecoder::new(io::BufReader::new(file)));
         let mut members: Vec<(PathBuf, Kind)> = Vec::new();
@@ -262,18 +207,13 @@ impl Cx<'_> {
             count += 1;
             if count > limits.max_entries {
                 let detail = format!("more than {} entries", limits.max_entries);
-                return Err(ArchiveError::Limit {
-                    archive: self.archive.to_owned(),
-                    member: raw,
-                    detail,
-                });
+                return Err(ArchiveError::Limit { archive: self.archive.to_owned(), member: raw, detail });
             }
             let kind = entry.header().entry_type();
             if kind == EntryType::XGlobalHeader {
                 continue;
             }
-            let rel = normalize(&raw)
-                .ok_or_else(|| self.unsafe_member(&raw, "absolute path or `..` component"))?;
+            let rel = normalize(&raw).ok_or_else(|| self.unsafe_member(&raw, "absolute path or `..` component"))?;
             let mode = entry.header().mode().map_err(|e| self.corrupt(e))? & 0o777;
             if rel.as_os_str().is_empty() {
                 if kind == EntryType::Directory {
@@ -288,16 +228,11 @@ impl Cx<'_> {
                     total = total.saturating_add(size);
                     if total > limits.max_total_bytes {
                         let detail = format!("more than {} bytes unpacked", limits.max_total_bytes);
-                        return Err(ArchiveError::Limit {
-                            archive: self.archive.to_owned(),
-                            member: raw,
-                            detail,
-                        });
+                        return Err(ArchiveError::Limit { archive: self.archive.to_owned(), member: raw, detail });
                     }
                     self.make_parents(root, &rel, &raw)?;
                     let mut out = self.create_new(&dest, &raw)?;
-                    io::copy(&mut (&mut entry).take(size), &mut out)
-                        .map_err(|e| self.corrupt(e))?;
+                    io::copy(&mut (&mut entry).take(size), &mut out).map_err(|e| self.corrupt(e))?;
                     fs::set_permissions(&dest, fs::Permissions::from_mode(mode))
                         .map_err(|e| self.io("cannot chmod", &dest, e))?;
                     members.push((rel, Kind::File { mode }));
@@ -310,10 +245,7 @@ impl Cx<'_> {
                     let link = self.link_name(&entry, &raw)?;
                     let parent = rel.parent().unwrap_or(Path::new(""));
                     if !stays_inside(&parent.join(&link)) {
-                        let reason = format!(
-                            "symbolic link to {} leaves the target directory",
-                            link.display()
-                        );
+                        let reason = format!("symbolic link to {} leaves the target directory", link.display());
                         return Err(self.unsafe_member(&raw, reason));
                     }
                     self.make_parents(root, &rel, &raw)?;
@@ -324,41 +256,30 @@ impl Cx<'_> {
                 EntryType::Link => {
                     let link = self.link_name(&entry, &raw)?;
                     let inside = normalize(&link.to_string_lossy());
-                    let Some((_, Kind::File { mode })) = inside
-                        .as_ref()
-                        .and_then(|t| members.iter().find(|(p, _)| p == t))
+                    let Some((_, Kind::File { mode })) =
+                        inside.as_ref().and_then(|t| members.iter().find(|(p, _)| p == t))
                     else {
-                        let reason = format!(
-                            "hard link to {} is not an earlier file of the archive",
-                            link.display()
-                        );
+                        let reason = format!("hard link to {} is not an earlier file of the archive", link.display());
                         return Err(self.unsafe_member(&raw, reason));
                     };
                     let mode = *mode;
                     self.make_parents(root, &rel, &raw)?;
                     let from = root.join(inside.unwrap_or_default());
-                    fs::hard_link(&from, &dest)
-                        .map_err(|_| self.unsafe_member(&raw, "duplicate member"))?;
+                    fs::hard_link(&from, &dest).map_err(|_| self.unsafe_member(&raw, "duplicate member"))?;
                     members.push((rel, Kind::File { mode }));
                 }
                 EntryType::Char | EntryType::Block | EntryType::Fifo => {
                     return Err(self.unsafe_member(&raw, "device nodes and fifos are not allowed"));
                 }
                 other => {
-                    return Err(
-                        self.unsafe_member(&raw, format!("unsupported entry type {other:?}"))
-                    );
+                    return Err(self.unsafe_member(&raw, format!("unsupported entry type {other:?}")));
                 }
             }
         }
         Ok(members)
     }
 
-    fn link_name<R: Read>(
-        &self,
-        entry: &tar::Entry<'_, R>,
-        raw: &str,
-    ) -> Result<PathBuf, ArchiveError> {
+    fn link_name<R: Read>(&self, entry: &tar::Entry<'_, R>, raw: &str) -> Result<PathBuf, ArchiveError> {
         match entry.link_name().map_err(|e| self.corrupt(e))? {
             Some(l) if !l.as_os_str().is_empty() => Ok(l.into_owned()),
             _ => Err(self.unsafe_member(raw, "link without a target")),
@@ -366,15 +287,10 @@ impl Cx<'_> {
     }
 
     fn create_new(&self, path: &Path, raw: &str) -> Result<File, ArchiveError> {
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::AlreadyExists => self.unsafe_member(raw, "duplicate member"),
-                _ => self.io("cannot create", path, e),
-            })
+        OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => self.unsafe_member(raw, "duplicate member"),
+            _ => self.io("cannot create", path, e),
+        })
     }
 
     /// Create the directories above `rel` inside `root`, refusing to pass
@@ -403,18 +319,9 @@ impl Cx<'_> {
         members: &[(PathBuf, Kind)],
         which: &Members,
     ) -> Result<Vec<(PathBuf, PathBuf, Kind)>, ArchiveError> {
-        let single = |p: &Path, k: &Kind| {
-            (
-                p.to_owned(),
-                PathBuf::from(p.file_name().unwrap_or_default()),
-                *k,
-            )
-        };
+        let single = |p: &Path, k: &Kind| (p.to_owned(), PathBuf::from(p.file_name().unwrap_or_default()), *k);
         match which {
-            Members::All => Ok(members
-                .iter()
-                .map(|(p, k)| (p.clone(), p.clone(), *k))
-                .collect()),
+            Members::All => Ok(members.iter().map(|(p, k)| (p.clone(), p.clone(), *k)).collect()),
             Members::Only(names) => names
                 .iter()
                 .map(|name| {
@@ -433,8 +340,7 @@ impl Cx<'_> {
                 let found: Vec<_> = members
                     .iter()
                     .filter(|(p, k)| {
-                        p.components().count() == 1
-                            && matches!(k, Kind::File { mode } if mode & 0o111 != 0)
+                        p.components().count() == 1 && matches!(k, Kind::File { mode } if mode & 0o111 != 0)
                     })
                     .map(|(p, k)| single(p, k))
                     .collect();
@@ -462,10 +368,7 @@ impl Cx<'_> {
             let (is_link, is_dir) = (m.file_type().is_symlink(), m.is_dir());
             if i + 1 < comps.len() {
                 if is_link {
-                    return Err(self.target(
-                        &cur,
-                        "it is a symbolic link; files are not written through links",
-                    ));
+                    return Err(self.target(&cur, "it is a symbolic link; files are not written through links"));
                 }
                 if !is_dir {
                     return Err(self.target(&cur, "it is not a directory"));
@@ -485,11 +388,7 @@ impl Cx<'_> {
     }
 
     fn target(&self, path: &Path, reason: &str) -> ArchiveError {
-        ArchiveError::Target {
-            archive: self.archive.to_owned(),
-            path: path.to_owned(),
-            reason: reason.into(),
-        }
+        ArchiveError::Target { archive: self.archive.to_owned(), path: path.to_owned(), reason: reason.into() }
     }
 }
 

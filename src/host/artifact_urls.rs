@@ -21,52 +21,21 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DownloadError {
     #[error("{artifact}: {url} was not found ({detail})")]
-    NotFound {
-        artifact: String,
-        url: String,
-        detail: String,
-    },
+    NotFound { artifact: String, url: String, detail: String },
     #[error("{artifact}: sha256 mismatch for {url}: expected {expected}, got {actual}")]
-    DigestMismatch {
-        artifact: String,
-        url: String,
-        expected: String,
-        actual: String,
-    },
+    DigestMismatch { artifact: String, url: String, expected: String, actual: String },
     #[error("{artifact}: downloading {url} failed after {attempts} attempt(s): {detail}")]
-    Network {
-        artifact: String,
-        url: String,
-        attempts: u32,
-        detail: String,
-    },
+    Network { artifact: String, url: String, attempts: u32, detail: String },
     #[error("{artifact}: TLS verification of {url} failed: {detail}")]
-    Tls {
-        artifact: String,
-        url: String,
-        detail: String,
-    },
+    Tls { artifact: String, url: String, detail: String },
     #[error("{artifact}: refusing {url}: {detail}")]
-    Insecure {
-        artifact: String,
-        url: String,
-        detail: String,
-    },
+    Insecure { artifact: String, url: String, detail: String },
     #[error("{artifact}: checksum file {url} is malformed: {detail}")]
-    ChecksumMalformed {
-        artifact: String,
-        url: String,
-        detail: String,
-    },
+    ChecksumMalformed { artifact: String, url: String, detail: String },
     #[error("{artifact}: {detail}")]
     Config { artifact: String, detail: String },
     #[error("{artifact}: {action} {}: {source}", path.display())]
-    Io {
-        artifact: String,
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { artifact: String, action: &'static str, path: PathBuf, source: std::io::Error },
 }
 
 impl DownloadError {
@@ -87,22 +56,16 @@ impl DownloadError {
     /// What the operator can do about it.
     pub fn remedy(&self) -> String {
         match self {
-            Self::NotFound { .. } => {
-                "check that the configured version and architecture exist upstream; \
+            Self::NotFound { .. } => "check that the configured version and architecture exist upstream; \
                 with a mirror, check that it serves the upstream layout (same relative paths)"
-                    .into()
-            }
-            Self::DigestMismatch { .. } => {
-                "check the pinned sha256 in the configuration against the \
+                .into(),
+            Self::DigestMismatch { .. } => "check the pinned sha256 in the configuration against the \
                 upstream release; with a mirror or bundle, check that its copy is intact \
                 (the partial download was deleted, rerunning starts afresh)"
-                    .into()
-            }
-            Self::Network { .. } => {
-                "check connectivity and proxy settings (HTTPS_PROXY, NO_PROXY), \
+                .into(),
+            Self::Network { .. } => "check connectivity and proxy settings (HTTPS_PROXY, NO_PROXY), \
                 or use a mirror or bundle; rerunning resumes the partial download"
-                    .into()
-            }
+                .into(),
             Self::Tls { .. } => "if the server uses a private CA, set tls.ca-file to its PEM \
                 certificate; otherwise check the system clock and the server's certificate"
                 .into(),
@@ -186,9 +149,7 @@ impl ArtifactSpec {
             "crictl",
             &v,
             &arch,
-            format!(
-                "kubernetes-sigs/cri-tools/releases/download/{v}/crictl-{v}-linux-{arch}.tar.gz"
-            ),
+            format!("kubernetes-sigs/cri-tools/releases/download/{v}/crictl-{v}-linux-{arch}.tar.gz"),
             GITHUB_BASE,
             Some(".sha256"),
         ))
@@ -202,9 +163,7 @@ impl ArtifactSpec {
             "cni-plugins",
             &v,
             &arch,
-            format!(
-                "containernetworking/plugins/releases/download/{v}/cni-plugins-linux-{arch}-{v}.tgz"
-            ),
+            format!("containernetworking/plugins/releases/download/{v}/cni-plugins-linux-{arch}-{v}.tgz"),
             GITHUB_BASE,
             Some(".sha256"),
         ))
@@ -227,14 +186,7 @@ impl ArtifactSpec {
         ))
     }
 
-    fn new(
-        name: &str,
-        version: &str,
-        arch: &str,
-        relative_path: String,
-        base: &str,
-        suffix: Option<&str>,
-    ) -> Self {
+    fn new(name: &str, version: &str, arch: &str, relative_path: String, base: &str, suffix: Option<&str>) -> Self {
         Self {
             name: name.to_owned(),
             version: version.to_owned(),
@@ -250,32 +202,24 @@ impl ArtifactSpec {
     pub fn with_sha256(mut self, pin: Option<&str>) -> Result<Self, DownloadError> {
         self.sha256 = match pin {
             None => None,
-            Some(p) => Some(
-                parse_hex_digest(p.trim()).ok_or_else(|| DownloadError::Config {
-                    artifact: self.name.clone(),
-                    detail: format!("pinned sha256 {p:?} is not 64 hex digits"),
-                })?,
-            ),
+            Some(p) => Some(parse_hex_digest(p.trim()).ok_or_else(|| DownloadError::Config {
+                artifact: self.name.clone(),
+                detail: format!("pinned sha256 {p:?} is not 64 hex digits"),
+            })?),
         };
         Ok(self)
     }
 
     /// Last path segment of the upstream file.
     pub fn file_name(&self) -> &str {
-        self.relative_path
-            .rsplit('/')
-            .next()
-            .unwrap_or(&self.relative_path)
+        self.relative_path.rsplit('/').next().unwrap_or(&self.relative_path)
     }
 
     /// Name of the verified file in the cache: `<name>-<version>-<arch>` plus
     /// the upstream extension (`.tar.gz`, `.tgz` or none).
     pub fn cache_name(&self) -> String {
         let file = self.file_name();
-        let ext = [".tar.gz", ".tgz"]
-            .into_iter()
-            .find(|e| file.ends_with(e))
-            .unwrap_or("");
+        let ext = [".tar.gz", ".tgz"].into_iter().find(|e| file.ends_with(e)).unwrap_or("");
         format!("{}-{}-{}{}", self.name, self.version, self.arch, ext)
     }
 
@@ -286,11 +230,7 @@ impl ArtifactSpec {
             Source::Mirror { base } => base.as_str(),
             Source::BundleDir { .. } => return None,
         };
-        Some(format!(
-            "{}/{}",
-            base.trim_end_matches('/'),
-            self.relative_path
-        ))
+        Some(format!("{}/{}", base.trim_end_matches('/'), self.relative_path))
     }
 
     /// Published checksum URL for a network source, if upstream publishes one.
@@ -302,11 +242,7 @@ impl ArtifactSpec {
 
 fn with_v(name: &str, version: &str) -> Result<String, DownloadError> {
     let bare = version.trim().trim_start_matches('v');
-    if bare.is_empty()
-        || !bare
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
-    {
+    if bare.is_empty() || !bare.chars().all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c)) {
         return Err(DownloadError::Config {
             artifact: name.to_owned(),
             detail: format!("version {version:?} is not a release version like v1.2.3"),
@@ -334,11 +270,7 @@ pub fn parse_hex_digest(s: &str) -> Option<String> {
 /// lines `<hex>  <name>` / `<hex> *<name>`; with names, the line for
 /// `file_name` is used. Anything else is an error describing what was found.
 pub fn parse_checksum_file(text: &str, file_name: &str) -> Result<String, String> {
-    let lines: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     if lines.is_empty() {
         return Err("the checksum file is empty".into());
     }

@@ -81,12 +81,26 @@ pub fn download_options(host: &Host, state: &Path, s: &Settings) -> DownloadOpti
 }
 
 /// Fetches all artifacts in parallel, then places them and records what was placed.
-pub fn install(host: &Host, state: &Path, opts: DownloadOptions, events: &Events, items: &[ArtifactInstall]) -> Result<()> {
+pub fn install(
+    host: &Host,
+    state: &Path,
+    opts: DownloadOptions,
+    events: &Events,
+    items: &[ArtifactInstall],
+) -> Result<()> {
     let downloader = Downloader::new(opts).map_err(download_failure)?;
     let specs: Vec<ArtifactSpec> = items.iter().map(|i| i.spec.clone()).collect();
     let fetched = downloader.fetch_all(&specs, |p: ProgressEvent| {
-        tracing::info!("downloading {}: {} of {} bytes", p.artifact, p.bytes, p.total.map_or("?".into(), |t| t.to_string()));
-        events.emit("download-progress", serde_json::json!({ "artifact": p.artifact, "bytes": p.bytes, "total": p.total }));
+        tracing::info!(
+            "downloading {}: {} of {} bytes",
+            p.artifact,
+            p.bytes,
+            p.total.map_or("?".into(), |t| t.to_string())
+        );
+        events.emit(
+            "download-progress",
+            serde_json::json!({ "artifact": p.artifact, "bytes": p.bytes, "total": p.total }),
+        );
     });
     let mut record = Installed::load(state);
     for (item, got) in items.iter().zip(fetched) {
@@ -134,7 +148,11 @@ fn copy_atomic(from: &Path, to: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let dir = to.parent().context("target has no parent directory")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", to.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        to.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        std::process::id()
+    ));
     std::fs::copy(from, &tmp).with_context(|| format!("copying {} to {}", from.display(), tmp.display()))?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
     std::fs::File::open(&tmp)?.sync_all()?;

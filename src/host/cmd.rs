@@ -71,8 +71,7 @@ mod tests {
 
     #[test]
     fn failing_command_reports_status_and_stderr() {
-        let err = run(Path::new("/bin/sh"), &["-c", "echo boom >&2; exit 3"], &[])
-            .expect_err("must fail");
+        let err = run(Path::new("/bin/sh"), &["-c", "echo boom >&2; exit 3"], &[]).expect_err("must fail");
         let msg = format!("{err:#}");
         assert!(msg.contains("exited with 3"), "{msg}");
         assert!(msg.contains("boom"), "{msg}");

@@ -33,11 +33,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self {
-            max_attempts: 5,
-            initial_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(30),
-        }
+        Self { max_attempts: 5, initial_backoff: Duration::from_secs(1), max_backoff: Duration::from_secs(30) }
     }
 }
 
@@ -45,9 +41,7 @@ impl RetryPolicy {
     /// Delay after failed attempt number `attempt` (1-based).
     pub fn delay(&self, attempt: u32) -> Duration {
         let factor = 1u32 << attempt.saturating_sub(1).min(16);
-        self.initial_backoff
-            .saturating_mul(factor)
-            .min(self.max_backoff)
+        self.initial_backoff.saturating_mul(factor).min(self.max_backoff)
     }
 }
 
@@ -139,14 +133,9 @@ struct Progress<'a> {
 
 impl Progress<'_> {
     fn emit(&mut self, bytes: u64, total: Option<u64>, force: bool) {
-        let due = self.last.elapsed() >= self.interval
-            || bytes.saturating_sub(self.last_bytes) >= self.every;
+        let due = self.last.elapsed() >= self.interval || bytes.saturating_sub(self.last_bytes) >= self.every;
         if force || (due && bytes != self.last_bytes) {
-            (self.sink)(ProgressEvent {
-                artifact: self.artifact.to_owned(),
-                bytes,
-                total,
-            });
+            (self.sink)(ProgressEvent { artifact: self.artifact.to_owned(), bytes, total });
             self.last = Instant::now();
             self.last_bytes = bytes;
         }
@@ -178,9 +167,8 @@ impl Downloader {
         if let Some(ca) = &opts.ca_file {
             builder = builder.tls_certs_merge(read_ca(ca)?);
         }
-        let client = builder
-            .build()
-            .map_err(|e| config("http client", format!("cannot set up: {}", error_chain(&e))))?;
+        let client =
+            builder.build().map_err(|e| config("http client", format!("cannot set up: {}", error_chain(&e))))?;
         Ok(Self { client, opts })
     }
 
@@ -189,11 +177,7 @@ impl Downloader {
     }
 
     /// Fetch independent artifacts in parallel; results in the order of `specs`.
-    pub fn fetch_all<F>(
-        &self,
-        specs: &[ArtifactSpec],
-        progress: F,
-    ) -> Vec<Result<Fetched, DownloadError>>
+    pub fn fetch_all<F>(&self, specs: &[ArtifactSpec], progress: F) -> Vec<Result<Fetched, DownloadError>>
     where
         F: FnMut(ProgressEvent) + Send,
     {
@@ -235,10 +219,7 @@ impl Downloader {
             Some(u) => Some(self.checked_url(spec, Some(u))?),
             None => None,
         };
-        let job = Job {
-            spec,
-            origin: url.to_string(),
-        };
+        let job = Job { spec, origin: url.to_string() };
         let final_path = self.prepare_cache(&job)?;
         if let Some(hit) = cache_hit(&job, &final_path, spec.sha256.as_deref())? {
             return Ok(hit);
@@ -247,10 +228,7 @@ impl Downloader {
             (Some(pin), _) => pin.clone(),
             (None, Some(u)) => self.published_digest(&job, u)?,
             (None, None) => {
-                let why = format!(
-                    "{} publishes no checksum file, so a pinned sha256 is required",
-                    spec.name
-                );
+                let why = format!("{} publishes no checksum file, so a pinned sha256 is required", spec.name);
                 return Err(config(&spec.name, why));
             }
         };
@@ -259,14 +237,11 @@ impl Downloader {
         }
         let mut restarted = false;
         loop {
-            let (file, digest, outcome) =
-                self.download(&job, &url, &partial_path(&final_path), progress)?;
+            let (file, digest, outcome) = self.download(&job, &url, &partial_path(&final_path), progress)?;
             match commit(&job, file, &final_path, &digest, &expected) {
                 Ok(()) => return Ok(job.fetched(&final_path, &expected, outcome)),
                 // the part fetched before the resume may be stale: one clean retry
-                Err(DownloadError::DigestMismatch { .. })
-                    if outcome == FetchOutcome::Resumed && !restarted =>
-                {
+                Err(DownloadError::DigestMismatch { .. }) if outcome == FetchOutcome::Resumed && !restarted => {
                     restarted = true;
                 }
                 Err(e) => return Err(e),
@@ -276,11 +251,7 @@ impl Downloader {
 
     fn checked_url(&self, spec: &ArtifactSpec, url: Option<String>) -> Result<Url, DownloadError> {
         let url = url.unwrap_or_default();
-        let insecure = |detail| DownloadError::Insecure {
-            artifact: spec.name.clone(),
-            url: url.clone(),
-            detail,
-        };
+        let insecure = |detail| DownloadError::Insecure { artifact: spec.name.clone(), url: url.clone(), detail };
         let parsed = Url::parse(&url).map_err(|e| insecure(format!("not a valid URL: {e}")))?;
         check_url_allowed(&parsed, self.opts.allow_http).map_err(insecure)?;
         Ok(parsed)
@@ -294,23 +265,15 @@ impl Downloader {
 
     fn published_digest(&self, job: &Job<'_>, url: &Url) -> Result<String, DownloadError> {
         let text = self.with_retries(job, url, || {
-            let resp = self
-                .client
-                .get(url.clone())
-                .send()
-                .map_err(|e| classify(job, url, e))?;
+            let resp = self.client.get(url.clone()).send().map_err(|e| classify(job, url, e))?;
             let mut text = String::new();
-            let read = check_status(job, url, resp)?
-                .take(64 << 10)
-                .read_to_string(&mut text);
+            let read = check_status(job, url, resp)?.take(64 << 10).read_to_string(&mut text);
             match read {
                 Ok(_) => Ok(text),
                 Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                     Err(Attempt::Fatal(job.malformed(url, "it is not text".into())))
                 }
-                Err(e) => Err(Attempt::Retry(format!(
-                    "reading the checksum file failed: {e}"
-                ))),
+                Err(e) => Err(Attempt::Retry(format!("reading the checksum file failed: {e}"))),
             }
         })?;
         parse_checksum_file(&text, job.spec.file_name()).map_err(|d| job.malformed(url, d))
@@ -343,23 +306,18 @@ impl Downloader {
             let resp = req.send().map_err(|e| classify(job, url, e))?;
             if resp.status() == StatusCode::RANGE_NOT_SATISFIABLE {
                 remove_quietly(partial);
-                return Err(Attempt::Retry(
-                    "the server refused to resume; restarting".into(),
-                ));
+                return Err(Attempt::Retry("the server refused to resume; restarting".into()));
             }
             let mut resp = check_status(job, url, resp)?;
             let mut hasher = Sha256::new();
             let (mut file, start, outcome) = if resp.status() == StatusCode::PARTIAL_CONTENT {
                 if offset == 0 || range_start(&resp) != Some(offset) {
                     remove_quietly(partial);
-                    return Err(Attempt::Retry(
-                        "the server answered an unexpected range".into(),
-                    ));
+                    return Err(Attempt::Retry("the server answered an unexpected range".into()));
                 }
                 let mut file = (OpenOptions::new().read(true).append(true).open(partial))
                     .map_err(|e| fatal_io("cannot open", e))?;
-                copy_hashing(&mut file, None, &mut hasher)
-                    .map_err(|e| fatal_io("cannot read", e))?;
+                copy_hashing(&mut file, None, &mut hasher).map_err(|e| fatal_io("cannot read", e))?;
                 (file, offset, FetchOutcome::Resumed)
             } else {
                 let file = File::create(partial).map_err(|e| fatal_io("cannot create", e))?;
@@ -375,23 +333,17 @@ impl Downloader {
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => {
-                        let why = format!(
-                            "connection dropped after {bytes} bytes: {}",
-                            error_chain(&e)
-                        );
+                        let why = format!("connection dropped after {bytes} bytes: {}", error_chain(&e));
                         return Err(Attempt::Retry(why));
                     }
                 };
-                file.write_all(&buf[..n])
-                    .map_err(|e| fatal_io("cannot write", e))?;
+                file.write_all(&buf[..n]).map_err(|e| fatal_io("cannot write", e))?;
                 hasher.update(&buf[..n]);
                 bytes += n as u64;
                 progress.emit(bytes, total, false);
             }
             if total.is_some_and(|t| t != bytes) {
-                return Err(Attempt::Retry(format!(
-                    "body ended after {bytes} of {total:?} bytes"
-                )));
+                return Err(Attempt::Retry(format!("body ended after {bytes} of {total:?} bytes")));
             }
             progress.emit(bytes, total, true);
             Ok((file, hex(&hasher.finalize()), outcome))
@@ -405,10 +357,7 @@ impl Downloader {
         sink: &mut dyn FnMut(ProgressEvent),
     ) -> Result<Fetched, DownloadError> {
         let src = bundle.join(&spec.relative_path);
-        let job = Job {
-            spec,
-            origin: src.display().to_string(),
-        };
+        let job = Job { spec, origin: src.display().to_string() };
         let final_path = self.prepare_cache(&job)?;
         let expected = match &spec.sha256 {
             Some(pin) => pin.clone(),
@@ -419,20 +368,14 @@ impl Downloader {
         }
         let partial = partial_path(&final_path);
         let mut input = File::open(&src).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => {
-                job.not_found(&job.origin, "no such file in the bundle".into())
-            }
+            io::ErrorKind::NotFound => job.not_found(&job.origin, "no such file in the bundle".into()),
             _ => job.io("cannot open", &src, e),
         })?;
         let mut file = File::create(&partial).map_err(|e| job.io("cannot create", &partial, e))?;
         let mut hasher = Sha256::new();
-        let bytes = copy_hashing(&mut input, Some(&mut file), &mut hasher)
-            .map_err(|e| job.io("cannot copy", &src, e))?;
-        sink(ProgressEvent {
-            artifact: spec.name.clone(),
-            bytes,
-            total: Some(bytes),
-        });
+        let bytes =
+            copy_hashing(&mut input, Some(&mut file), &mut hasher).map_err(|e| job.io("cannot copy", &src, e))?;
+        sink(ProgressEvent { artifact: spec.name.clone(), bytes, total: Some(bytes) });
         commit(&job, file, &final_path, &hex(&hasher.finalize()), &expected)?;
         Ok(job.fetched(&final_path, &expected, FetchOutcome::Downloaded))
     }
@@ -459,12 +402,7 @@ impl Downloader {
             }
         }
         let artifact = job.spec.name.clone();
-        Err(DownloadError::Network {
-            artifact,
-            url: url.to_string(),
-            attempts: max,
-            detail: last,
-        })
+        Err(DownloadError::Network { artifact, url: url.to_string(), attempts: max, detail: last })
     }
 }
 
@@ -477,38 +415,19 @@ struct Job<'a> {
 impl Job<'_> {
     fn fetched(&self, path: &Path, sha256: &str, outcome: FetchOutcome) -> Fetched {
         let (artifact, origin) = (self.spec.name.clone(), self.origin.clone());
-        Fetched {
-            artifact,
-            path: path.to_owned(),
-            sha256: sha256.to_owned(),
-            outcome,
-            origin,
-        }
+        Fetched { artifact, path: path.to_owned(), sha256: sha256.to_owned(), outcome, origin }
     }
 
     fn io(&self, action: &'static str, path: &Path, source: io::Error) -> DownloadError {
-        DownloadError::Io {
-            artifact: self.spec.name.clone(),
-            action,
-            path: path.to_owned(),
-            source,
-        }
+        DownloadError::Io { artifact: self.spec.name.clone(), action, path: path.to_owned(), source }
     }
 
     fn not_found(&self, url: &str, detail: String) -> DownloadError {
-        DownloadError::NotFound {
-            artifact: self.spec.name.clone(),
-            url: url.to_owned(),
-            detail,
-        }
+        DownloadError::NotFound { artifact: self.spec.name.clone(), url: url.to_owned(), detail }
     }
 
     fn malformed(&self, url: impl ToString, detail: String) -> DownloadError {
-        DownloadError::ChecksumMalformed {
-            artifact: self.spec.name.clone(),
-            url: url.to_string(),
-            detail,
-        }
+        DownloadError::ChecksumMalformed { artifact: self.spec.name.clone(), url: url.to_string(), detail }
     }
 }
 
@@ -516,21 +435,10 @@ fn classify(job: &Job<'_>, url: &Url, e: reqwest::Error) -> Attempt {
     let detail = error_chain(&e);
     let lower = detail.to_ascii_lowercase();
     let (artifact, url) = (job.spec.name.clone(), url.to_string());
-    if ["certificate", "unknownissuer", "alert"]
-        .iter()
-        .any(|w| lower.contains(w))
-    {
-        Attempt::Fatal(DownloadError::Tls {
-            artifact,
-            url,
-            detail,
-        })
+    if ["certificate", "unknownissuer", "alert"].iter().any(|w| lower.contains(w)) {
+        Attempt::Fatal(DownloadError::Tls { artifact, url, detail })
     } else if e.is_redirect() || e.is_builder() {
-        Attempt::Fatal(DownloadError::Insecure {
-            artifact,
-            url,
-            detail,
-        })
+        Attempt::Fatal(DownloadError::Insecure { artifact, url, detail })
     } else {
         Attempt::Retry(detail)
     }
@@ -540,30 +448,19 @@ fn check_status(job: &Job<'_>, url: &Url, resp: Response) -> Result<Response, At
     let status = resp.status();
     match status.as_u16() {
         200..=299 => Ok(resp),
-        401 | 403 | 404 | 410 => Err(Attempt::Fatal(
-            job.not_found(url.as_str(), format!("HTTP {status}")),
-        )),
+        401 | 403 | 404 | 410 => Err(Attempt::Fatal(job.not_found(url.as_str(), format!("HTTP {status}")))),
         408 | 429 | 500..=599 => Err(Attempt::Retry(format!("HTTP {status}"))),
         _ => {
             let (artifact, url) = (job.spec.name.clone(), url.to_string());
             let detail = format!("unexpected HTTP {status}");
-            Err(Attempt::Fatal(DownloadError::Network {
-                artifact,
-                url,
-                attempts: 1,
-                detail,
-            }))
+            Err(Attempt::Fatal(DownloadError::Network { artifact, url, attempts: 1, detail }))
         }
     }
 }
 
 /// The cached file if it verifies against `want` (or, without it, against the
 /// digest recorded beside it). A file that fails is removed.
-fn cache_hit(
-    job: &Job<'_>,
-    path: &Path,
-    want: Option<&str>,
-) -> Result<Option<Fetched>, DownloadError> {
+fn cache_hit(job: &Job<'_>, path: &Path, want: Option<&str>) -> Result<Option<Fetched>, DownloadError> {
     if !path.is_file() {
         return Ok(None);
     }
@@ -584,36 +481,21 @@ fn cache_hit(
 }
 
 /// Verify, fsync, rename into place, record the digest, fsync the directory.
-fn commit(
-    job: &Job<'_>,
-    file: File,
-    final_path: &Path,
-    actual: &str,
-    expected: &str,
-) -> Result<(), DownloadError> {
+fn commit(job: &Job<'_>, file: File, final_path: &Path, actual: &str, expected: &str) -> Result<(), DownloadError> {
     let partial = partial_path(final_path);
     if actual != expected {
         drop(file);
         remove_quietly(&partial);
         let (artifact, url) = (job.spec.name.clone(), job.origin.clone());
         let (expected, actual) = (expected.to_owned(), actual.to_owned());
-        return Err(DownloadError::DigestMismatch {
-            artifact,
-            url,
-            expected,
-            actual,
-        });
+        return Err(DownloadError::DigestMismatch { artifact, url, expected, actual });
     }
-    file.sync_all()
-        .map_err(|e| job.io("cannot fsync", &partial, e))?;
+    file.sync_all().map_err(|e| job.io("cannot fsync", &partial, e))?;
     drop(file);
-    fs::rename(&partial, final_path)
-        .map_err(|e| job.io("cannot move into place", final_path, e))?;
+    fs::rename(&partial, final_path).map_err(|e| job.io("cannot move into place", final_path, e))?;
     write_sidecar(job, final_path, expected)?;
     let dir = final_path.parent().unwrap_or(Path::new("."));
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| job.io("cannot fsync", dir, e))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| job.io("cannot fsync", dir, e))
 }
 
 fn write_sidecar(job: &Job<'_>, final_path: &Path, digest: &str) -> Result<(), DownloadError> {
@@ -637,10 +519,7 @@ fn bundle_digest(job: &Job<'_>, bundle: &Path, src: &Path) -> Result<String, Dow
             return found.map_err(|d| job.malformed(manifest.display(), d));
         }
     }
-    let why = format!(
-        "the bundle has no SHA256SUMS nor {}.sha256 and no sha256 is pinned",
-        spec.relative_path
-    );
+    let why = format!("the bundle has no SHA256SUMS nor {}.sha256 and no sha256 is pinned", spec.relative_path);
     Err(config(&spec.name, why))
 }
 
@@ -655,10 +534,7 @@ fn read_ca(ca: &Path) -> Result<Vec<reqwest::Certificate>, DownloadError> {
 }
 
 fn config(artifact: &str, detail: String) -> DownloadError {
-    DownloadError::Config {
-        artifact: artifact.to_owned(),
-        detail,
-    }
+    DownloadError::Config { artifact: artifact.to_owned(), detail }
 }
 
 /// Copy `r` to `w` (if any) while hashing; returns the byte count.
@@ -693,12 +569,7 @@ fn hex(bytes: &[u8]) -> String {
 
 fn range_start(resp: &Response) -> Option<u64> {
     let v = resp.headers().get(CONTENT_RANGE)?.to_str().ok()?;
-    v.strip_prefix("bytes ")?
-        .split('-')
-        .next()?
-        .trim()
-        .parse()
-        .ok()
+    v.strip_prefix("bytes ")?.split('-').next()?.trim().parse().ok()
 }
 
 fn partial_path(p: &Path) -> PathBuf {

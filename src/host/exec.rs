@@ -7,8 +7,8 @@ use super::{artifacts, minikube};
 use crate::config::Settings;
 use crate::events::Events;
 use crate::phases::Action;
-use std::path::Path;
 use anyhow::{Context, Result};
+use std::path::Path;
 use std::time::Duration;
 
 /// How long to wait for a package manager lock held by another process (cloud-init, apt timers).
@@ -23,7 +23,13 @@ pub struct Executor<'a> {
 }
 
 impl<'a> Executor<'a> {
-    pub fn new(host: &'a Host, settings: &'a Settings, state: &'a Path, events: &'a Events, units: &'a Units<'a>) -> Self {
+    pub fn new(
+        host: &'a Host,
+        settings: &'a Settings,
+        state: &'a Path,
+        events: &'a Events,
+        units: &'a Units<'a>,
+    ) -> Self {
         Executor { host, settings, state, events, units }
     }
 
@@ -70,7 +76,9 @@ impl<'a> Executor<'a> {
                 }
                 Ok(())
             }
-            Action::MinikubeDelete { .. } => minikube::delete(&minikube::bin(self.host), &minikube::env(&self.settings.proxy)),
+            Action::MinikubeDelete { .. } => {
+                minikube::delete(&minikube::bin(self.host), &minikube::env(&self.settings.proxy))
+            }
             Action::MinikubeStart { args, identity, .. } => {
                 minikube::start(&minikube::bin(self.host), args, &minikube::env(&self.settings.proxy), self.events)?;
                 crate::state::StateDir { dir: self.state.to_path_buf() }.write_identity(identity)

@@ -6,9 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 pub fn write_atomic(path: &Path, content: &[u8], mode: u32) -> Result<()> {
-    let dir = path
-        .parent()
-        .with_context(|| format!("{} has no parent directory", path.display()))?;
+    let dir = path.parent().with_context(|| format!("{} has no parent directory", path.display()))?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
@@ -39,10 +37,8 @@ mod tests {
         assert_eq!(std::fs::read(&p).expect("read"), b"{}");
         let mode = std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let names: Vec<_> = std::fs::read_dir(p.parent().expect("dir"))
-            .expect("ls")
-            .map(|e| e.expect("entry").file_name())
-            .collect();
+        let names: Vec<_> =
+            std::fs::read_dir(p.parent().expect("dir")).expect("ls").map(|e| e.expect("entry").file_name()).collect();
         assert_eq!(names.len(), 1);
     }
 }

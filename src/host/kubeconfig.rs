@@ -18,12 +18,16 @@ pub fn read(host: &Host, path: &str) -> Result<Value> {
 pub fn flatten(host: &Host, mut cfg: Value) -> Result<Value> {
     let embed = |obj: &mut serde_json::Map<String, Value>, key: &str| -> Result<()> {
         if let Some(Value::String(path)) = obj.remove(key) {
-            let bytes = std::fs::read(host.path(&path)).with_context(|| format!("reading {path} named in the kubeconfig"))?;
+            let bytes =
+                std::fs::read(host.path(&path)).with_context(|| format!("reading {path} named in the kubeconfig"))?;
             obj.insert(format!("{key}-data"), Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)));
         }
         Ok(())
     };
-    for (list, inner, keys) in [("clusters", "cluster", &["certificate-authority"][..]), ("users", "user", &["client-certificate", "client-key"][..])] {
+    for (list, inner, keys) in [
+        ("clusters", "cluster", &["certificate-authority"][..]),
+        ("users", "user", &["client-certificate", "client-key"][..]),
+    ] {
         if let Some(items) = cfg.get_mut(list).and_then(Value::as_array_mut) {
             for item in items {
                 if let Some(obj) = item.get_mut(inner).and_then(Value::as_object_mut) {
@@ -37,8 +41,11 @@ pub fn flatten(host: &Host, mut cfg: Value) -> Result<Value> {
     Ok(cfg)
 }
 
+/// Kubeconfig YAML as kubectl writes it: base64 data on one line, not folded.
 pub fn to_yaml(cfg: &Value) -> Result<String> {
-    serde_saphyr::to_string(cfg).context("writing kubeconfig YAML")
+    let mut opts = serde_saphyr::SerializerOptions::default();
+    opts.prefer_block_scalars = false;
+    serde_saphyr::to_string_with_options(cfg, opts).context("writing kubeconfig YAML")
 }
 
 /// The bits `verify` needs: server URL, CA PEM, client cert+key PEM.
@@ -51,11 +58,22 @@ pub struct Credentials {
 pub fn credentials(host: &Host, cfg: &Value) -> Result<Credentials> {
     let flat = flatten(host, cfg.clone())?;
     let current = flat["current-context"].as_str().unwrap_or("minikube").to_string();
-    let ctx = flat["contexts"].as_array().and_then(|c| c.iter().find(|c| c["name"] == current.as_str())).context("kubeconfig has no current context")?;
-    let cluster = flat["clusters"].as_array().and_then(|c| c.iter().find(|c| c["name"] == ctx["context"]["cluster"])).context("kubeconfig context names no cluster")?;
-    let user = flat["users"].as_array().and_then(|u| u.iter().find(|u| u["name"] == ctx["context"]["user"])).context("kubeconfig context names no user")?;
+    let ctx = flat["contexts"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == current.as_str()))
+        .context("kubeconfig has no current context")?;
+    let cluster = flat["clusters"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == ctx["context"]["cluster"]))
+        .context("kubeconfig context names no cluster")?;
+    let user = flat["users"]
+        .as_array()
+        .and_then(|u| u.iter().find(|u| u["name"] == ctx["context"]["user"]))
+        .context("kubeconfig context names no user")?;
     let b64 = |v: &Value| -> Result<Vec<u8>> {
-        base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap_or_default()).context("kubeconfig has bad base64 data")
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap_or_default())
+            .context("kubeconfig has bad base64 data")
     };
     let mut identity = b64(&user["user"]["client-certificate-data"])?;
     identity.extend(b64(&user["user"]["client-key-data"])?);

@@ -1,7 +1,7 @@
 //! Asks whether another process holds a lock on a file, without taking it: fcntl F_GETLK
 //! for POSIX locks (dpkg, apt, rpm) and a released-at-once flock(2) probe (our run lock).
 
-use nix::fcntl::{Flock, FlockArg, FcntlArg, fcntl};
+use nix::fcntl::{FcntlArg, Flock, FlockArg, fcntl};
 use std::path::Path;
 
 /// Who holds a lock that would block a writer.

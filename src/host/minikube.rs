@@ -44,7 +44,10 @@ pub struct Status {
 
 impl Status {
     pub fn running(&self) -> bool {
-        self.host == "Running" && self.kubelet == "Running" && self.apiserver == "Running" && self.kubeconfig == "Configured"
+        self.host == "Running"
+            && self.kubelet == "Running"
+            && self.apiserver == "Running"
+            && self.kubeconfig == "Configured"
     }
 }
 
@@ -56,7 +59,9 @@ fn command(bin: &Path, args: &[&str], env: &[(String, String)]) -> Command {
 
 /// `None` when minikube knows no cluster (its exit status is a bitmask, not an error).
 pub fn status(bin: &Path, env: &[(String, String)]) -> Result<Option<Status>> {
-    let out = command(bin, &["status", "-o", "json"], env).output().with_context(|| format!("running {} status", bin.display()))?;
+    let out = command(bin, &["status", "-o", "json"], env)
+        .output()
+        .with_context(|| format!("running {} status", bin.display()))?;
     let text = String::from_utf8_lossy(&out.stdout);
     let parsed: Option<Value> = serde_json::from_str(text.trim()).ok();
     let node = match parsed {
@@ -95,11 +100,22 @@ pub fn start(bin: &Path, args: &[String], env: &[(String, String)], events: &Eve
             };
             let kind = ev["type"].as_str().unwrap_or("").rsplit('.').next().unwrap_or("").to_string();
             let data = &ev["data"];
+            let message = str_of(&data["message"]);
+            let message = message.trim();
+            // minikube's own rule: an error event is fatal only when it carries an exit code.
+            let is_fatal = kind == "error" && !str_of(&data["exitcode"]).is_empty();
             match kind.as_str() {
-                "step" => tracing::info!("minikube [{}/{}] {}", str_of(&data["currentstep"]), str_of(&data["totalsteps"]), str_of(&data["message"])),
-                "error" => tracing::error!("minikube: {} {}", str_of(&data["name"]), str_of(&data["message"])),
-                "warning" => tracing::warn!("minikube: {}", str_of(&data["message"])),
-                _ => tracing::info!("minikube: {}", str_of(&data["message"])),
+                _ if message.is_empty() => {}
+                "step" => {
+                    tracing::info!(
+                        "minikube [{}/{}] {message}",
+                        str_of(&data["currentstep"]),
+                        str_of(&data["totalsteps"])
+                    )
+                }
+                "error" if is_fatal => tracing::error!("minikube: {} {message}", str_of(&data["name"])),
+                "error" | "warning" => tracing::warn!("minikube: {message}"),
+                _ => tracing::info!("minikube: {message}"),
             }
             let ours = match kind.as_str() {
                 "step" => "minikube-step",
@@ -107,8 +123,7 @@ pub fn start(bin: &Path, args: &[String], env: &[(String, String)], events: &Eve
                 _ => "minikube-info",
             };
             events.emit(ours, json!({ "cloudevent": ev }));
-            // minikube's own rule: an error event is fatal only when it carries an exit code.
-            if kind == "error" && !str_of(&data["exitcode"]).is_empty() {
+            if is_fatal {
                 fatal = Some(data.clone());
             }
         }
@@ -127,7 +142,11 @@ pub fn start(bin: &Path, args: &[String], env: &[(String, String)], events: &Eve
                 str_of(&d["message"]).trim()
             );
             let advice = str_of(&d["advice"]);
-            let remedy = if advice.trim().is_empty() { "see minikube's message above; fix it and re-run".to_string() } else { advice.trim().to_string() };
+            let remedy = if advice.trim().is_empty() {
+                "see minikube's message above; fix it and re-run".to_string()
+            } else {
+                advice.trim().to_string()
+            };
             Failure::new(format!("minikube-{}", name.to_ascii_lowercase().replace('_', "-")), msg, remedy).into()
         }
         None => Failure::new(

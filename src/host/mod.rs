@@ -9,13 +9,13 @@ pub mod download;
 pub mod exec;
 pub mod facts;
 pub mod fs;
-pub mod locks;
 pub mod kubeconfig;
+pub mod locks;
 pub mod minikube;
 pub mod os_release;
+pub mod packages;
 pub mod probe;
 pub mod proc_net;
-pub mod packages;
 pub mod systemd;
 
 use std::path::{Path, PathBuf};
@@ -44,11 +44,7 @@ impl Host {
     pub fn path(&self, abs: impl AsRef<Path>) -> PathBuf {
         let abs = abs.as_ref();
         let rel = abs.strip_prefix("/").unwrap_or(abs);
-        if rel.as_os_str().is_empty() {
-            self.root.clone()
-        } else {
-            self.root.join(rel)
-        }
+        if rel.as_os_str().is_empty() { self.root.clone() } else { self.root.join(rel) }
     }
 
     /// Reads a text file under the root; `None` when it does not exist or cannot be read.
@@ -58,8 +54,7 @@ impl Host {
 
     /// First line of a file, trimmed (for /proc and /sys values).
     pub fn read_value(&self, abs: &str) -> Option<String> {
-        self.read(abs)
-            .map(|s| s.lines().next().unwrap_or("").trim().to_string())
+        self.read(abs).map(|s| s.lines().next().unwrap_or("").trim().to_string())
     }
 
     pub fn exists(&self, abs: &str) -> bool {
@@ -68,25 +63,14 @@ impl Host {
 
     /// Looks a program up on the standard system PATH inside the root, like a root shell would.
     pub fn which(&self, program: &str) -> Option<PathBuf> {
-        const DIRS: [&str; 6] = [
-            "/usr/local/sbin",
-            "/usr/local/bin",
-            "/usr/sbin",
-            "/usr/bin",
-            "/sbin",
-            "/bin",
-        ];
-        DIRS.iter()
-            .map(|d| self.path(format!("{d}/{program}")))
-            .find(|p| is_executable(p))
+        const DIRS: [&str; 6] = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+        DIRS.iter().map(|d| self.path(format!("{d}/{program}"))).find(|p| is_executable(p))
     }
 }
 
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p)
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
+    std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -31,7 +31,9 @@ pub fn parse(text: &str) -> OsRelease {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let Some((key, raw)) = line.split_once('=') else { continue };
+        let Some((key, raw)) = line.split_once('=') else {
+            continue;
+        };
         let value = unquote(raw);
         let some = |v: String| (!v.is_empty()).then_some(v);
         match key.trim() {
@@ -45,12 +47,13 @@ pub fn parse(text: &str) -> OsRelease {
         }
     }
     if os.pretty_name.is_empty() {
-        os.pretty_name = os.name.clone(); // os-release(5): PRETTY_NAME defaults to "Linux"; NAME is more useful
+        // os-release(5) defaults PRETTY_NAME to "Linux"; NAME says more.
+        os.pretty_name = os.name.clone();
     }
     os
 }
 
-/// Undoes shell quoting: "…" (with \" \\ \$ \` escapes), '…' (literal), or bare with \x escapes.
+/// Undoes shell quoting: "…" (\" \\ \$ \` escapes), '…' (literal), bare (\x escapes).
 fn unquote(raw: &str) -> String {
     let mut out = String::new();
     let mut chars = raw.trim().chars();
@@ -219,7 +222,7 @@ pub fn support(os: &OsRelease, today: Date) -> Support {
         Standing::UnknownVersion { older: true } => Support {
             status: "outside-window",
             released: None,
-            note: format!("{name} is older than every release this tool knows, so older than the supported window"),
+            note: format!("{name} is older than every release this tool knows: outside the supported window"),
         },
         Standing::UnknownVersion { older: false } => Support {
             status: "unknown",
@@ -240,7 +243,10 @@ mod tests {
 
     #[test]
     fn quotes_escapes_and_comments() {
-        let os = parse("# c\nID=\"debian\"\nNAME='Deb \"x\"'\nPRETTY_NAME=\"a \\\"b\\\" \\$c\"\nVERSION_ID=\nID_LIKE=\"rhel centos fedora\"\n");
+        let os = parse(
+            "# c\nID=\"debian\"\nNAME='Deb \"x\"'\nPRETTY_NAME=\"a \\\"b\\\" \\$c\"\n\
+             VERSION_ID=\nID_LIKE=\"rhel centos fedora\"\n",
+        );
         assert_eq!(os.id, "debian");
         assert_eq!(os.name, "Deb \"x\"");
         assert_eq!(os.pretty_name, "a \"b\" $c");

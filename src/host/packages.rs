@@ -84,7 +84,15 @@ pub fn install(host: &Host, manager: Manager, names: &[String], lock_wait: Durat
             cmd::run(&apt, &[&common[..], &["update"]].concat(), &env)?;
             let args = [
                 &common[..],
-                &["-y", "--no-install-recommends", "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold", "install"],
+                &[
+                    "-y",
+                    "--no-install-recommends",
+                    "-o",
+                    "Dpkg::Options::=--force-confdef",
+                    "-o",
+                    "Dpkg::Options::=--force-confold",
+                    "install",
+                ],
                 &refs[..],
             ]
             .concat();

@@ -110,8 +110,7 @@ pub fn hostname(host: &Host) -> Option<String> {
 
 /// /etc/machine-id when it holds an id (an image sealed for cloning has it empty).
 pub fn machine_id(host: &Host) -> Option<String> {
-    host.read_value("/etc/machine-id")
-        .filter(|m| m.len() == 32 && m.bytes().all(|b| b.is_ascii_hexdigit()))
+    host.read_value("/etc/machine-id").filter(|m| m.len() == 32 && m.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 pub fn pid1_comm(host: &Host) -> Option<String> {
@@ -157,7 +156,9 @@ pub fn meminfo_kib(host: &Host, field: &str) -> Option<u64> {
 
 /// Process ids in the root's /proc whose `comm` is `name`.
 pub fn pids_named(host: &Host, name: &str) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir(host.path("/proc")) else { return Vec::new() };
+    let Ok(dir) = std::fs::read_dir(host.path("/proc")) else {
+        return Vec::new();
+    };
     let mut pids: Vec<u32> = dir
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| host.read_value(&format!("/proc/{pid}/comm")).is_some_and(|c| c == name))
@@ -227,5 +228,17 @@ mod tests {
         assert_eq!(virtualization(&host).as_deref(), Some("amazon"));
         w("run/systemd/container", "systemd-nspawn\n");
         assert_eq!(detect_virt(&host), Virt::Container("systemd-nspawn".into()));
+    }
+}
+
+/// Whether a kernel module's function is present even if it is not listed as a module:
+/// built-in modules need not appear in /proc/modules or /sys/module.
+pub fn module_function_present(host: &Host, module: &str) -> bool {
+    match module {
+        "overlay" => {
+            host.read("/proc/filesystems").is_some_and(|f| f.lines().any(|l| l.trim_end().ends_with("\toverlay")))
+        }
+        "br_netfilter" => host.exists("/proc/sys/net/bridge/bridge-nf-call-iptables"),
+        _ => false,
     }
 }

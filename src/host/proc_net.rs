@@ -31,6 +31,15 @@ fn hex_addr(s: &str) -> Option<IpAddr> {
     }
 }
 
+/// ipv6_route prints addresses as 32 hex digits in network byte order (unlike tcp6).
+fn ipv6_bytes(s: &str) -> Option<IpAddr> {
+    let mut b = [0u8; 16];
+    for (i, byte) in b.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(s.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(IpAddr::V6(Ipv6Addr::from(b)))
+}
+
 /// Parses /proc/net/tcp or tcp6 text, keeping sockets in state 0A (LISTEN).
 pub fn parse_listeners(text: &str) -> Vec<Listener> {
     text.lines()
@@ -51,11 +60,7 @@ pub fn parse_listeners(text: &str) -> Vec<Listener> {
 }
 
 pub fn listeners(host: &Host) -> Vec<Listener> {
-    ["/proc/net/tcp", "/proc/net/tcp6"]
-        .iter()
-        .filter_map(|p| host.read(p))
-        .flat_map(|t| parse_listeners(&t))
-        .collect()
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().filter_map(|p| host.read(p)).flat_map(|t| parse_listeners(&t)).collect()
 }
 
 /// The process holding socket `inode` (via /proc/<pid>/fd links), best effort: needs root.
@@ -63,7 +68,9 @@ pub fn socket_owner(host: &Host, inode: u64) -> Option<(u32, String)> {
     let want = format!("socket:[{inode}]");
     let procs = std::fs::read_dir(host.path("/proc")).ok()?;
     for pid in procs.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
-        let Ok(fds) = std::fs::read_dir(host.path(format!("/proc/{pid}/fd"))) else { continue };
+        let Ok(fds) = std::fs::read_dir(host.path(format!("/proc/{pid}/fd"))) else {
+            continue;
+        };
         let holds = fds
             .filter_map(Result::ok)
             .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == want.as_str()));
@@ -102,10 +109,8 @@ fn route_rows(text: &str) -> Vec<(String, Ipv4Addr, Ipv4Addr, Ipv4Addr, u32)> {
 /// The default route, IPv4 first (lowest metric), else an IPv6 ::/0 that is not a reject route.
 pub fn default_route(host: &Host) -> Option<Route> {
     let v4 = host.read("/proc/net/route").map(|t| route_rows(&t)).unwrap_or_default();
-    let best = v4
-        .iter()
-        .filter(|(_, dst, _, mask, _)| dst.is_unspecified() && mask.is_unspecified())
-        .min_by_key(|r| r.4);
+    let best =
+        v4.iter().filter(|(_, dst, _, mask, _)| dst.is_unspecified() && mask.is_unspecified()).min_by_key(|r| r.4);
     if let Some((iface, _, gw, _, _)) = best {
         let gateway = (!gw.is_unspecified()).then_some(IpAddr::V4(*gw));
         return Some(Route { interface: iface.clone(), gateway, family: "ipv4" });
@@ -119,14 +124,16 @@ pub fn default_route(host: &Host) -> Option<Route> {
         if !default || flags & RTF_REJECT != 0 || *iface == "lo" {
             return None;
         }
-        let gw = hex_addr(f.get(4)?).filter(|g| !g.is_unspecified());
+        let gw = ipv6_bytes(f.get(4)?).filter(|g| !g.is_unspecified());
         Some(Route { interface: iface.to_string(), gateway: gw, family: "ipv6" })
     })
 }
 
 /// Local (host-scope) IPv4 addresses from /proc/net/fib_trie, loopback excluded.
 pub fn local_ipv4(host: &Host) -> Vec<Ipv4Addr> {
-    let Some(text) = host.read("/proc/net/fib_trie") else { return Vec::new() };
+    let Some(text) = host.read("/proc/net/fib_trie") else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     let mut last: Option<Ipv4Addr> = None;
     for line in text.lines() {
@@ -142,6 +149,14 @@ pub fn local_ipv4(host: &Host) -> Vec<Ipv4Addr> {
     out
 }
 
+/// The first global-scope address of `interface` in /proc/net/if_inet6.
+fn global_ipv6(host: &Host, interface: &str) -> Option<IpAddr> {
+    host.read("/proc/net/if_inet6")?.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.get(5) == Some(&interface) && f.get(3) == Some(&"00")).then(|| ipv6_bytes(f.first()?))?
+    })
+}
+
 /// The address kubeadm advertises: the default route interface's address.
 /// Live, from getifaddrs; otherwise (and as fallback) from fib_trie and the route table.
 pub fn node_ip(host: &Host) -> Option<IpAddr> {
@@ -151,13 +166,14 @@ pub fn node_ip(host: &Host) -> Option<IpAddr> {
             return Some(ip);
         }
     }
+    if route.family == "ipv6" {
+        return global_ipv6(host, &route.interface);
+    }
     let locals = local_ipv4(host);
     let rows = host.read("/proc/net/route").map(|t| route_rows(&t)).unwrap_or_default();
     let on_link = |a: &Ipv4Addr| {
         rows.iter().any(|(iface, dst, _, mask, _)| {
-            *iface == route.interface
-                && !mask.is_unspecified()
-                && u32::from(*a) & u32::from(*mask) == u32::from(*dst)
+            *iface == route.interface && !mask.is_unspecified() && u32::from(*a) & u32::from(*mask) == u32::from(*dst)
         })
     };
     locals.iter().find(|a| on_link(a)).or(locals.first()).map(|a| IpAddr::V4(*a))
@@ -170,11 +186,7 @@ fn interface_ip(interface: &str, family: &str) -> Option<IpAddr> {
         let s = a.address?;
         match family {
             "ipv4" => s.as_sockaddr_in().map(|v| IpAddr::V4(v.ip())),
-            _ => s
-                .as_sockaddr_in6()
-                .map(|v| v.ip())
-                .filter(|ip| (ip.segments()[0] & 0xffc0) != 0xfe80)
-                .map(IpAddr::V6),
+            _ => s.as_sockaddr_in6().map(|v| v.ip()).filter(|ip| (ip.segments()[0] & 0xffc0) != 0xfe80).map(IpAddr::V6),
         }
     })
 }
@@ -185,10 +197,17 @@ mod tests {
 
     #[test]
     fn parses_listen_sockets() {
-        let tcp = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 00000000:20FB 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0\n   1: 0100007F:0CEA 00000000:0000 06 00000000:00000000 00:00000000 00000000     0        0 0 1 0000000000000000\n";
+        let tcp = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when \
+                   retrnsmt   uid  timeout inode\n   0: 00000000:20FB 00000000:0000 0A 00000000:00000000 \
+                   00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0\n   \
+                   1: 0100007F:0CEA 00000000:0000 06 00000000:00000000 00:00000000 00000000     \
+                   0        0 0 1 0000000000000000\n";
         let l = parse_listeners(tcp);
         assert_eq!(l, [Listener { addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED), port: 8443, inode: 4242 }]);
-        let tcp6 = "  sl  local_address                         remote_address                        st\n   0: 00000000000000000000000001000000:2AFA 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 77 1\n";
+        let tcp6 = "  sl  local_address                         \
+                    remote_address                        st\n   0: 00000000000000000000000001000000:2AFA \
+                    00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 \
+                    00000000     0        0 77 1\n";
         assert_eq!(parse_listeners(tcp6)[0].addr, "::1".parse::<IpAddr>().expect("ip"));
         assert_eq!(parse_listeners(tcp6)[0].port, 11002);
     }

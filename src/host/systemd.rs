@@ -13,16 +13,23 @@ const JOB_TIMEOUT: Duration = Duration::from_secs(300);
 
 pub struct Systemd {
     conn: zbus::Connection,
+    manager: ManagerProxy<'static>,
 }
 
 impl Systemd {
     pub fn connect() -> Result<Systemd> {
-        let conn = zbus::block_on(zbus::Connection::system()).context("connecting to the system D-Bus (is systemd running?)")?;
-        Ok(Systemd { conn })
+        let (conn, manager) = zbus::block_on(async {
+            let conn = zbus::Connection::system().await?;
+            let manager = ManagerProxy::new(&conn).await?;
+            Ok::<_, zbus::Error>((conn, manager))
+        })
+        .context("connecting to systemd over the system D-Bus (is systemd running?)")?;
+        Ok(Systemd { conn, manager })
     }
 
-    fn manager(&self) -> Result<ManagerProxy<'_>> {
-        zbus::block_on(ManagerProxy::new(&self.conn)).context("talking to systemd's manager")
+    /// The manager proxy, made once: making it needs the runtime, so never inside `block_on`.
+    fn manager(&self) -> Result<&ManagerProxy<'static>> {
+        Ok(&self.manager)
     }
 
     pub fn daemon_reload(&self) -> Result<()> {
@@ -104,7 +111,8 @@ impl Systemd {
 
     fn job_pending(&self, job: &zbus::OwnedObjectPath) -> bool {
         zbus::block_on(async {
-            let j = JobProxy::builder(&self.conn).path(job.clone()).cache_properties(CacheProperties::No).build().await?;
+            let j =
+                JobProxy::builder(&self.conn).path(job.clone()).cache_properties(CacheProperties::No).build().await?;
             j.state().await
         })
         .is_ok() // the job object disappears when the job is done
@@ -131,7 +139,9 @@ impl Verb {
 /// The unit's last journal lines, for an error message.
 pub fn journal_tail(unit: &str) -> String {
     match cmd::run(Path::new("/usr/bin/journalctl"), &["-u", unit, "-n", "25", "--no-pager", "-o", "cat"], &[]) {
-        Ok(lines) if !lines.trim().is_empty() => format!("; its journal ends:\n{}", cmd::tail(&lines)),
+        Ok(lines) if !lines.trim().is_empty() => {
+            format!("; its journal ends:\n{}", cmd::tail(&lines))
+        }
         _ => String::new(),
     }
 }
@@ -162,7 +172,10 @@ impl<'a> Units<'a> {
             let wants = ["multi-user.target.wants", "sockets.target.wants", "timers.target.wants"];
             return Ok(wants.iter().any(|w| self.host.path(format!("/etc/systemd/system/{w}/{unit}")).is_symlink()));
         }
-        Ok(matches!(self.bus()?.unit_file_state(unit)?.as_deref(), Some("enabled" | "enabled-runtime" | "static" | "alias")))
+        Ok(matches!(
+            self.bus()?.unit_file_state(unit)?.as_deref(),
+            Some("enabled" | "enabled-runtime" | "static" | "alias")
+        ))
     }
 
     pub fn active(&self, unit: &str) -> Result<bool> {

@@ -36,7 +36,12 @@ pub fn target_user(ctx: &Ctx) -> Result<Option<User>> {
     let users = passwd(ctx);
     if let Some(name) = &ctx.settings.user {
         return users.into_iter().find(|u| u.name == name.0).map(Some).ok_or_else(|| {
-            Failure::new("access-unknown-user", format!("user '{name}' (config key `user`) does not exist"), "create the user first (cloud-init `users:`), or fix the `user` key").into()
+            Failure::new(
+                "access-unknown-user",
+                format!("user '{name}' (config key `user`) does not exist"),
+                "create the user first (cloud-init `users:`), or fix the `user` key",
+            )
+            .into()
         });
     }
     if let Some(sudo_user) = std::env::var("SUDO_USER").ok().filter(|u| u != "root") {
@@ -63,7 +68,8 @@ impl Phase for AccessPhase {
         let owner = Some((user.uid, user.gid));
         // Before the cluster exists (plan on a fresh host) the content is not known yet.
         let content = if ctx.host.path(ROOT_KUBECONFIG).exists() {
-            kubeconfig::to_yaml(&kubeconfig::flatten(ctx.host, kubeconfig::read(ctx.host, ROOT_KUBECONFIG)?)?)?.into_bytes()
+            kubeconfig::to_yaml(&kubeconfig::flatten(ctx.host, kubeconfig::read(ctx.host, ROOT_KUBECONFIG)?)?)?
+                .into_bytes()
         } else {
             Vec::new()
         };

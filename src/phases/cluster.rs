@@ -53,7 +53,9 @@ impl Phase for ClusterPhase {
         let mut actions = Vec::new();
         let why = match (&status, &recorded) {
             (Some(st), Some(id)) if st.running() => id.mismatch(&now),
-            (Some(st), Some(id)) => Some(id.mismatch(&now).unwrap_or_else(|| format!("minikube reports host {}, kubelet {}, apiserver {}", st.host, st.kubelet, st.apiserver))),
+            (Some(st), Some(id)) => Some(id.mismatch(&now).unwrap_or_else(|| {
+                format!("minikube reports host {}, kubelet {}, apiserver {}", st.host, st.kubelet, st.apiserver)
+            })),
             (Some(_), None) => Some("a cluster exists that this tool did not record".into()),
             (None, _) => None,
         };
@@ -61,9 +63,15 @@ impl Phase for ClusterPhase {
             (Some(_), None) => {}
             (Some(_), Some(reason)) => {
                 actions.push(Action::MinikubeDelete { reason: reason.clone() });
-                actions.push(Action::MinikubeStart { args: now.start_args.clone(), identity: now, reason: Some(reason) });
+                actions.push(Action::MinikubeStart {
+                    args: now.start_args.clone(),
+                    identity: now,
+                    reason: Some(reason),
+                });
             }
-            (None, _) => actions.push(Action::MinikubeStart { args: now.start_args.clone(), identity: now, reason: None }),
+            (None, _) => {
+                actions.push(Action::MinikubeStart { args: now.start_args.clone(), identity: now, reason: None })
+            }
         }
         if !actions.is_empty() || !ctx.units.enabled("kubelet.service")? {
             actions.push(Action::EnableUnit("kubelet.service".into()));

@@ -32,14 +32,9 @@ fn sysctl_file() -> String {
 /// Whether the module's function is present: loaded, or built into the kernel.
 fn loaded(ctx: &Ctx, module: &str) -> bool {
     let modules = ctx.host.read("/proc/modules").unwrap_or_default();
-    let listed = modules.lines().any(|l| l.split_whitespace().next() == Some(module));
-    // Built-in modules need not appear in /proc/modules or /sys/module: look at what they provide.
-    let provided = match module {
-        "overlay" => ctx.host.read("/proc/filesystems").is_some_and(|f| f.lines().any(|l| l.ends_with("\toverlay"))),
-        "br_netfilter" => ctx.host.exists("/proc/sys/net/bridge/bridge-nf-call-iptables"),
-        _ => false,
-    };
-    listed || provided || ctx.host.exists(&format!("/sys/module/{module}"))
+    modules.lines().any(|l| l.split_whitespace().next() == Some(module))
+        || ctx.host.exists(&format!("/sys/module/{module}"))
+        || crate::host::probe::module_function_present(ctx.host, module)
 }
 
 impl Phase for HostSetup {

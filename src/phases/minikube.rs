@@ -20,7 +20,8 @@ impl Phase for MinikubePhase {
         if Installed::load(&ctx.state.dir).intact(ctx.host, "minikube", &version, std::slice::from_ref(&path)) {
             return Ok(Vec::new());
         }
-        let spec = ArtifactSpec::minikube(&version, go_arch())?.with_sha256(pin.sha256.as_ref().map(|d| d.0.as_str()))?;
+        let spec =
+            ArtifactSpec::minikube(&version, go_arch())?.with_sha256(pin.sha256.as_ref().map(|d| d.0.as_str()))?;
         Ok(vec![Action::InstallArtifacts(vec![ArtifactInstall { spec, place: Place::Binary { path } }])])
     }
 }

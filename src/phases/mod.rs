@@ -14,8 +14,8 @@ pub mod verify;
 use crate::config::Settings;
 use crate::events::Events;
 use crate::host::Host;
-use crate::host::systemd::Units;
 use crate::host::artifacts::{ArtifactInstall, Place};
+use crate::host::systemd::Units;
 use crate::result::Change;
 use crate::state::{Identity, StateDir};
 
@@ -50,9 +50,17 @@ pub enum Action {
     /// Install packages with the distribution's package manager (apt or dnf).
     InstallPackages(Vec<String>),
     /// Write a whole file atomically (absolute host path, mapped through the root).
-    WriteFile { path: String, content: Vec<u8>, mode: u32, owner: Option<(u32, u32)> },
+    WriteFile {
+        path: String,
+        content: Vec<u8>,
+        mode: u32,
+        owner: Option<(u32, u32)>,
+    },
     LoadModule(String),
-    SetSysctl { key: String, value: String },
+    SetSysctl {
+        key: String,
+        value: String,
+    },
     DaemonReload,
     EnableUnit(String),
     StartUnit(String),
@@ -60,17 +68,32 @@ pub enum Action {
     /// Fetch (in parallel, verified) and place release artifacts.
     InstallArtifacts(Vec<ArtifactInstall>),
     /// A directory with this mode and owner (e.g. the user's ~/.kube).
-    EnsureDir { path: String, mode: u32, owner: Option<(u32, u32)> },
+    EnsureDir {
+        path: String,
+        mode: u32,
+        owner: Option<(u32, u32)>,
+    },
     /// `minikube delete`: the cluster no longer fits this host or these settings.
-    MinikubeDelete { reason: String },
+    MinikubeDelete {
+        reason: String,
+    },
     /// `minikube start …`; the identity is recorded once it succeeded.
-    MinikubeStart { args: Vec<String>, identity: Identity, reason: Option<String> },
+    MinikubeStart {
+        args: Vec<String>,
+        identity: Identity,
+        reason: Option<String>,
+    },
 }
 
 impl Action {
     /// How the action appears in `plan` and in the result's `changes[]`.
     pub fn change(&self, host: &Host) -> Change {
-        let c = |kind, target: &str, action, detail: Option<String>| Change { kind, target: target.to_string(), action, detail };
+        let c = |kind, target: &str, action, detail: Option<String>| Change {
+            kind,
+            target: target.to_string(),
+            action,
+            detail,
+        };
         match self {
             Action::InstallPackages(names) => c("package", &names.join(" "), "install", None),
             Action::WriteFile { path, mode, .. } => {

@@ -54,15 +54,16 @@ pub fn units(rt: Runtime) -> &'static [&'static str] {
 /// left alone once written: minikube sets it to match the kubelet it configures, and
 /// fighting that would restart containerd on every run.
 fn containerd_ok(text: &str) -> bool {
-    let Ok(doc) = text.parse::<toml::Table>() else { return false };
+    let Ok(doc) = text.parse::<toml::Table>() else {
+        return false;
+    };
     let disabled = doc.get("disabled_plugins").and_then(|v| v.as_array()).cloned().unwrap_or_default();
     !disabled.iter().any(|p| matches!(p.as_str(), Some("cri" | "io.containerd.grpc.v1.cri")))
 }
 
 fn crictl_ok(text: &str, want: &str) -> bool {
     text.lines().any(|l| {
-        l.split_once(':')
-            .is_some_and(|(k, v)| k.trim() == "runtime-endpoint" && v.trim().trim_matches('"') == want)
+        l.split_once(':').is_some_and(|(k, v)| k.trim() == "runtime-endpoint" && v.trim().trim_matches('"') == want)
     })
 }
 
@@ -119,24 +120,39 @@ impl Phase for RuntimePhase {
         let arch = go_arch();
         let crictl_path = format!("{bin}/crictl");
         if !installed.intact(ctx.host, "crictl", &s.crictl.version.to_string(), std::slice::from_ref(&crictl_path)) {
-            let spec = ArtifactSpec::crictl(&s.crictl.version.to_string(), arch)?.with_sha256(s.crictl.sha256.as_ref().map(|d| d.0.as_str()))?;
-            fetch.push(ArtifactInstall { spec, place: Place::Extract { dir: bin.to_string(), members: Members::Only(vec!["crictl".into()]) } });
+            let spec = ArtifactSpec::crictl(&s.crictl.version.to_string(), arch)?
+                .with_sha256(s.crictl.sha256.as_ref().map(|d| d.0.as_str()))?;
+            fetch.push(ArtifactInstall {
+                spec,
+                place: Place::Extract { dir: bin.to_string(), members: Members::Only(vec!["crictl".into()]) },
+            });
         }
         let cni: Vec<String> = CNI_PLUGINS.iter().map(|p| format!("{CNI_BIN}/{p}")).collect();
         if !installed.intact(ctx.host, "cni-plugins", &s.cni_plugins.version.to_string(), &cni) {
             let spec = ArtifactSpec::cni_plugins(&s.cni_plugins.version.to_string(), arch)?
                 .with_sha256(s.cni_plugins.sha256.as_ref().map(|d| d.0.as_str()))?;
-            fetch.push(ArtifactInstall { spec, place: Place::Extract { dir: CNI_BIN.into(), members: Members::TopLevelExecutables } });
+            fetch.push(ArtifactInstall {
+                spec,
+                place: Place::Extract { dir: CNI_BIN.into(), members: Members::TopLevelExecutables },
+            });
         }
         let mut units_changed = false;
         if rt == Runtime::Docker {
             let path = format!("{bin}/cri-dockerd");
-            if !installed.intact(ctx.host, "cri-dockerd", &s.cri_dockerd.version.to_string(), std::slice::from_ref(&path)) {
+            if !installed.intact(
+                ctx.host,
+                "cri-dockerd",
+                &s.cri_dockerd.version.to_string(),
+                std::slice::from_ref(&path),
+            ) {
                 let spec = ArtifactSpec::cri_dockerd(&s.cri_dockerd.version.to_string(), arch)?
                     .with_sha256(s.cri_dockerd.sha256.as_ref().map(|d| d.0.as_str()))?;
                 fetch.push(ArtifactInstall {
                     spec,
-                    place: Place::Extract { dir: bin.to_string(), members: Members::Only(vec!["cri-dockerd/cri-dockerd".into()]) },
+                    place: Place::Extract {
+                        dir: bin.to_string(),
+                        members: Members::Only(vec!["cri-dockerd/cri-dockerd".into()]),
+                    },
                 });
             }
             for (path, content) in cri_docker_units(bin) {

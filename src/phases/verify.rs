@@ -34,11 +34,16 @@ impl Phase for VerifyPhase {
         let node = probe::hostname(ctx.host).context("reading the hostname (the node's name)")?;
         let deadline = Instant::now() + ctx.settings.wait_timeout.0;
         loop {
-            let Err(last) = probe_once(&client, &creds.server, &node) else { return Ok(()) };
+            let Err(last) = probe_once(&client, &creds.server, &node) else {
+                return Ok(());
+            };
             if Instant::now() + POLL > deadline {
                 return Err(Failure::new(
                     "verify-timed-out",
-                    format!("the node was not Ready within {}s; last seen: {last}", ctx.settings.wait_timeout.0.as_secs()),
+                    format!(
+                        "the node was not Ready within {}s; last seen: {last}",
+                        ctx.settings.wait_timeout.0.as_secs()
+                    ),
                     "look at `journalctl -u kubelet` and `minikube logs`; raise wait-timeout on slow hosts",
                 )
                 .exit(ExitCode::WaitTimedOut)
@@ -61,8 +66,12 @@ fn probe_once(client: &reqwest::blocking::Client, server: &str, node: &str) -> R
     if !resp.status().is_success() {
         return Err(format!("node {node}: the apiserver answered {}", resp.status()));
     }
-    let obj: serde_json::Value = serde_json::from_str(&resp.text().unwrap_or_default()).map_err(|e| format!("node {node}: {e}"))?;
-    let ready = obj["status"]["conditions"].as_array().and_then(|c| c.iter().find(|c| c["type"] == "Ready")).map(|c| c["status"].clone());
+    let obj: serde_json::Value =
+        serde_json::from_str(&resp.text().unwrap_or_default()).map_err(|e| format!("node {node}: {e}"))?;
+    let ready = obj["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+        .map(|c| c["status"].clone());
     match ready.as_ref().and_then(|v| v.as_str()) {
         Some("True") => Ok(()),
         other => Err(format!("node {node} Ready condition is {}", other.unwrap_or("absent"))),

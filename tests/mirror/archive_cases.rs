@@ -27,10 +27,7 @@ fn raw(h: &mut Header, offset: usize, value: &str) {
 }
 
 fn tarball(path: &Path, ents: &[Ent<'_>]) {
-    let gz = GzEncoder::new(
-        fs::File::create(path).expect("create tarball"),
-        Compression::fast(),
-    );
+    let gz = GzEncoder::new(fs::File::create(path).expect("create tarball"), Compression::fast());
     let mut b = tar::Builder::new(gz);
     for e in ents {
         let mut h = Header::new_gnu();
@@ -49,11 +46,7 @@ fn tarball(path: &Path, ents: &[Ent<'_>]) {
                 (n, &[])
             }
             Ent::Symlink(n, target) | Ent::Hardlink(n, target) => {
-                let t = if matches!(e, Ent::Symlink(..)) {
-                    EntryType::Symlink
-                } else {
-                    EntryType::Link
-                };
+                let t = if matches!(e, Ent::Symlink(..)) { EntryType::Symlink } else { EntryType::Link };
                 h.set_entry_type(t);
                 raw(&mut h, 157, target);
                 (n, &[])
@@ -69,10 +62,7 @@ fn tarball(path: &Path, ents: &[Ent<'_>]) {
         h.set_cksum();
         b.append(&h, data).expect("append");
     }
-    b.into_inner()
-        .expect("finish tar")
-        .finish()
-        .expect("finish gz");
+    b.into_inner().expect("finish tar").finish().expect("finish gz");
 }
 
 struct Case {
@@ -87,11 +77,7 @@ fn case(ents: &[Ent<'_>]) -> Case {
     tarball(&archive, ents);
     let target = dir.path().join("root").join("bin");
     fs::create_dir_all(&target).expect("target");
-    Case {
-        archive,
-        target,
-        _dir: dir,
-    }
+    Case { archive, target, _dir: dir }
 }
 
 /// Extraction must fail naming the archive and `member`, writing nothing.
@@ -101,17 +87,9 @@ fn refused(ents: &[Ent<'_>], opts: &ExtractOptions, member: &str) -> ArchiveErro
     let text = err.to_string();
     assert!(text.contains("t.tar.gz") && text.contains(member), "{text}");
     assert!(!err.remedy().is_empty());
-    assert_eq!(
-        fs::read_dir(&c.target).expect("read target").count(),
-        0,
-        "target written: {text}"
-    );
+    assert_eq!(fs::read_dir(&c.target).expect("read target").count(), 0, "target written: {text}");
     let parent = c.target.parent().expect("parent");
-    assert_eq!(
-        fs::read_dir(parent).expect("read parent").count(),
-        1,
-        "staging left behind: {text}"
-    );
+    assert_eq!(fs::read_dir(parent).expect("read parent").count(), 1, "staging left behind: {text}");
     err
 }
 
@@ -121,14 +99,7 @@ fn all() -> ExtractOptions {
 
 #[test]
 fn absolute_path_is_refused() {
-    let err = refused(
-        &[
-            Ent::File("ok", 0o755, b"x"),
-            Ent::File("/tmp/evil", 0o644, b"x"),
-        ],
-        &all(),
-        "/tmp/evil",
-    );
+    let err = refused(&[Ent::File("ok", 0o755, b"x"), Ent::File("/tmp/evil", 0o644, b"x")], &all(), "/tmp/evil");
     assert!(matches!(err, ArchiveError::Unsafe { .. }));
 }
 
@@ -140,25 +111,14 @@ fn parent_component_is_refused() {
 
 #[test]
 fn symlink_leaving_the_tree_is_refused() {
-    let ents = [
-        Ent::Symlink("etc", "/etc"),
-        Ent::File("etc/passwd", 0o644, b"root::0:0::/:/bin/sh\n"),
-    ];
+    let ents = [Ent::Symlink("etc", "/etc"), Ent::File("etc/passwd", 0o644, b"root::0:0::/:/bin/sh\n")];
     refused(&ents, &all(), "etc");
-    refused(
-        &[Ent::Dir("d"), Ent::Symlink("d/up", "../../x")],
-        &all(),
-        "d/up",
-    );
+    refused(&[Ent::Dir("d"), Ent::Symlink("d/up", "../../x")], &all(), "d/up");
 }
 
 #[test]
 fn path_through_an_archive_symlink_is_refused() {
-    let ents = [
-        Ent::Dir("d"),
-        Ent::Symlink("link", "d"),
-        Ent::File("link/f", 0o644, b"x"),
-    ];
+    let ents = [Ent::Dir("d"), Ent::Symlink("link", "d"), Ent::File("link/f", 0o644, b"x")];
     let err = refused(&ents, &all(), "link/f");
     assert!(err.to_string().contains("symbolic link"), "{err}");
 }
@@ -179,13 +139,7 @@ fn device_node_is_refused() {
 fn too_many_entries_is_refused() {
     let names: Vec<String> = (0..10).map(|i| format!("f{i}")).collect();
     let ents: Vec<Ent<'_>> = names.iter().map(|n| Ent::File(n, 0o644, b"x")).collect();
-    let opts = ExtractOptions {
-        limits: ExtractLimits {
-            max_entries: 5,
-            ..Default::default()
-        },
-        ..all()
-    };
+    let opts = ExtractOptions { limits: ExtractLimits { max_entries: 5, ..Default::default() }, ..all() };
     let err = refused(&ents, &opts, "f5");
     assert!(matches!(err, ArchiveError::Limit { .. }), "{err}");
 }
@@ -193,27 +147,15 @@ fn too_many_entries_is_refused() {
 #[test]
 fn too_large_is_refused() {
     let big = vec![0u8; 4096];
-    let ents = [
-        Ent::File("small", 0o644, b"x"),
-        Ent::File("big", 0o644, &big),
-    ];
-    let opts = ExtractOptions {
-        limits: ExtractLimits {
-            max_total_bytes: 4000,
-            ..Default::default()
-        },
-        ..all()
-    };
+    let ents = [Ent::File("small", 0o644, b"x"), Ent::File("big", 0o644, &big)];
+    let opts = ExtractOptions { limits: ExtractLimits { max_total_bytes: 4000, ..Default::default() }, ..all() };
     let err = refused(&ents, &opts, "big");
     assert!(matches!(err, ArchiveError::Limit { .. }), "{err}");
 }
 
 #[test]
 fn missing_member_is_refused() {
-    let opts = ExtractOptions {
-        members: Members::Only(vec!["crictl".into()]),
-        ..all()
-    };
+    let opts = ExtractOptions { members: Members::Only(vec!["crictl".into()]), ..all() };
     let err = refused(&[Ent::File("README.md", 0o644, b"x")], &opts, "crictl");
     assert!(matches!(err, ArchiveError::MissingMember { .. }));
 }
@@ -231,31 +173,12 @@ fn good_archive_is_extracted_with_exec_bits() {
     let c = case(&ents);
     let placed = extract_tar_gz(&c.archive, &c.target, &all()).expect("extract");
     assert_eq!(placed.len(), 4, "{placed:?}");
-    let mode = |p: &str| {
-        fs::metadata(c.target.join(p))
-            .expect("stat")
-            .permissions()
-            .mode()
-            & 0o777
-    };
-    assert_eq!(
-        (mode("tool"), mode("sub/data"), mode("sub/tool2")),
-        (0o755, 0o644, 0o755)
-    );
-    assert_eq!(
-        fs::read_link(c.target.join("sub/alias")).expect("link"),
-        Path::new("../tool")
-    );
-    assert_eq!(
-        fs::read(c.target.join("sub/alias")).expect("read"),
-        b"#!/bin/sh\necho tool\n"
-    );
+    let mode = |p: &str| fs::metadata(c.target.join(p)).expect("stat").permissions().mode() & 0o777;
+    assert_eq!((mode("tool"), mode("sub/data"), mode("sub/tool2")), (0o755, 0o644, 0o755));
+    assert_eq!(fs::read_link(c.target.join("sub/alias")).expect("link"), Path::new("../tool"));
+    assert_eq!(fs::read(c.target.join("sub/alias")).expect("read"), b"#!/bin/sh\necho tool\n");
     let parent = c.target.parent().expect("parent");
-    assert_eq!(
-        fs::read_dir(parent).expect("parent").count(),
-        1,
-        "staging removed"
-    );
+    assert_eq!(fs::read_dir(parent).expect("parent").count(), 1, "staging removed");
 }
 
 #[test]
@@ -270,10 +193,7 @@ fn selected_members_replace_a_symlink_without_following_it() {
     ];
     let c = case(&ents);
     std::os::unix::fs::symlink(&outside, c.target.join("cri-dockerd")).expect("symlink");
-    let opts = ExtractOptions {
-        members: Members::Only(vec!["cri-dockerd/cri-dockerd".into()]),
-        ..all()
-    };
+    let opts = ExtractOptions { members: Members::Only(vec!["cri-dockerd/cri-dockerd".into()]), ..all() };
     let placed = extract_tar_gz(&c.archive, &c.target, &opts).expect("extract");
     assert_eq!(placed, [c.target.join("cri-dockerd")]);
     assert_eq!(fs::read_to_string(&outside).expect("outside"), "keep me");
@@ -301,10 +221,7 @@ fn top_level_executables_are_the_cni_plugins() {
         Ent::File("./README.md", 0o644, b"r"),
     ];
     let c = case(&ents);
-    let opts = ExtractOptions {
-        members: Members::TopLevelExecutables,
-        ..all()
-    };
+    let opts = ExtractOptions { members: Members::TopLevelExecutables, ..all() };
     let mut placed = extract_tar_gz(&c.archive, &c.target, &opts).expect("extract");
     placed.sort();
     assert_eq!(placed, [c.target.join("bridge"), c.target.join("loopback")]);

@@ -28,32 +28,22 @@ pub struct Fixtures {
 }
 
 fn mirror_script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/mirror")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mirror").join(name)
 }
 
 fn run(cmd: &mut Command) {
     let out = cmd.output().expect("spawn fixture script");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 pub fn fixtures() -> &'static Fixtures {
     static F: OnceLock<Fixtures> = OnceLock::new();
     F.get_or_init(|| {
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("artifacts-{}", std::process::id()));
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("artifacts-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).expect("fixture dir");
         let ca_dir = root.join("ca");
-        run(Command::new("bash")
-            .arg(mirror_script("make-ca.sh"))
-            .arg(&ca_dir)
-            .args(["IP:127.0.0.1", "DNS:localhost"]));
+        run(Command::new("bash").arg(mirror_script("make-ca.sh")).arg(&ca_dir).args(["IP:127.0.0.1", "DNS:localhost"]));
         // deterministic, incompressible-looking minikube stand-in
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
         let bytes: Vec<u8> = (0..MINIKUBE_SIZE)
@@ -77,16 +67,8 @@ pub fn fixtures() -> &'static Fixtures {
             .arg(format!("cri-dockerd={CRI_DOCKERD}"))
             .arg(&mirror));
         let text = std::fs::read_to_string(mirror.join("SHA256SUMS")).expect("SHA256SUMS");
-        let sums = text
-            .lines()
-            .filter_map(|l| l.split_once("  "))
-            .map(|(h, p)| (p.to_owned(), h.to_owned()))
-            .collect();
-        Fixtures {
-            ca_dir,
-            mirror,
-            sums,
-        }
+        let sums = text.lines().filter_map(|l| l.split_once("  ")).map(|(h, p)| (p.to_owned(), h.to_owned())).collect();
+        Fixtures { ca_dir, mirror, sums }
     })
 }
 
@@ -96,22 +78,14 @@ impl Fixtures {
     }
 
     pub fn sha(&self, spec: &ArtifactSpec) -> String {
-        self.sums
-            .get(&spec.relative_path)
-            .cloned()
-            .expect("artifact in SHA256SUMS")
+        self.sums.get(&spec.relative_path).cloned().expect("artifact in SHA256SUMS")
     }
 }
 
 fn tls_args() -> Vec<String> {
     let dir = &fixtures().ca_dir;
     let arg = |name: &str| dir.join(name).display().to_string();
-    vec![
-        "--cert".into(),
-        arg("server.pem"),
-        "--key".into(),
-        arg("server.key"),
-    ]
+    vec!["--cert".into(), arg("server.pem"), "--key".into(), arg("server.key")]
 }
 
 /// A running serve.py on 127.0.0.1.
@@ -138,12 +112,7 @@ impl Mirror {
         Self::start("https", &tls_args(), &[], Some(rules))
     }
 
-    fn start(
-        scheme: &'static str,
-        mode: &[String],
-        extra: &[&str],
-        rules: Option<serde_json::Value>,
-    ) -> Self {
+    fn start(scheme: &'static str, mode: &[String], extra: &[&str], rules: Option<serde_json::Value>) -> Self {
         let dir = tempfile::tempdir().expect("mirror temp dir");
         let log = dir.path().join("requests.jsonl");
         let mut mode = mode.to_vec();
@@ -156,15 +125,7 @@ impl Mirror {
             .arg(mirror_script("serve.py"))
             .arg("--dir")
             .arg(&fixtures().mirror)
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--max-seconds",
-                "300",
-                "--log",
-            ])
+            .args(["--bind", "127.0.0.1", "--port", "0", "--max-seconds", "300", "--log"])
             .arg(&log)
             .args(&mode)
             .args(extra)
@@ -185,13 +146,7 @@ impl Mirror {
             let _ = child.wait();
             panic!("serve.py did not report a port (got {line:?})");
         };
-        Mirror {
-            child,
-            port,
-            log,
-            scheme,
-            _dir: dir,
-        }
+        Mirror { child, port, log, scheme, _dir: dir }
     }
 
     pub fn base(&self) -> String {
@@ -201,9 +156,7 @@ impl Mirror {
     /// Logged requests, in order.
     pub fn requests(&self) -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        text.lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
     }
 
     /// Logged requests whose path ends with `suffix`.
@@ -223,9 +176,7 @@ impl Drop for Mirror {
 /// Options for fetching from `mirror` with the fixture CA and fast retries.
 pub fn options(cache: &Path, mirror: &Mirror) -> DownloadOptions {
     let mut o = DownloadOptions::new(cache);
-    o.source = Source::Mirror {
-        base: mirror.base(),
-    };
+    o.source = Source::Mirror { base: mirror.base() };
     o.ca_file = Some(fixtures().ca_file());
     o.retry = RetryPolicy {
         max_attempts: 4,
@@ -240,11 +191,7 @@ pub fn options(cache: &Path, mirror: &Mirror) -> DownloadOptions {
 /// Files in a directory (names), sorted.
 pub fn listing(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
     names.sort();
     names

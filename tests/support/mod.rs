@@ -16,18 +16,9 @@ fn load(rel: &str) -> Value {
 fn validator(rel: &str) -> jsonschema::Validator {
     let result = load("schema/result.v1.json");
     // The event schema refers to the result schema's $defs by its $id.
-    let registry: &'static _ = Box::leak(Box::new(
-        jsonschema::Registry::new()
-            .add(RESULT_ID, result)
-            .unwrap()
-            .prepare()
-            .unwrap(),
-    ));
-    jsonschema::options()
-        .should_validate_formats(true)
-        .with_registry(registry)
-        .build(&load(rel))
-        .unwrap()
+    let registry: &'static _ =
+        Box::leak(Box::new(jsonschema::Registry::new().add(RESULT_ID, result).unwrap().prepare().unwrap()));
+    jsonschema::options().should_validate_formats(true).with_registry(registry).build(&load(rel)).unwrap()
 }
 
 /// Panics with every schema violation when `doc` is not a valid v1 result.
@@ -40,8 +31,7 @@ pub fn assert_valid_events(lines: &str) {
     let v = validator("schema/event.v1.json");
     let mut n = 0;
     for line in lines.lines().filter(|l| !l.trim().is_empty()) {
-        let ev: Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"));
+        let ev: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"));
         assert_valid(&v, &ev, "event");
         n += 1;
     }
@@ -49,15 +39,8 @@ pub fn assert_valid_events(lines: &str) {
 }
 
 fn assert_valid(v: &jsonschema::Validator, doc: &Value, what: &str) {
-    let errors: Vec<String> = v
-        .iter_errors(doc)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{what} does not match its schema:\n{}\n{doc:#}",
-        errors.join("\n")
-    );
+    let errors: Vec<String> = v.iter_errors(doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "{what} does not match its schema:\n{}\n{doc:#}", errors.join("\n"));
 }
 
 /// Runs the tool with `args`, a clean environment (PATH only) plus `env`.

@@ -52,13 +52,12 @@ impl Tree {
 }
 
 const OS_RELEASE_TRIXIE: &str = include_str!("../fixtures/os-release/debian-13");
-const TCP_HEADER: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+const TCP_HEADER: &str =
+    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
 
 /// A healthy Debian 13 VM under QEMU/KVM: 2 CPUs, 4 GiB, systemd, apt, sudo, a default route.
 pub fn good_vm() -> Tree {
-    let t = Tree {
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let t = Tree { dir: tempfile::tempdir().unwrap() };
     t.write("/etc/os-release", OS_RELEASE_TRIXIE)
         .write("/proc/1/comm", "systemd\n")
         .mkdir("/run/systemd/system")

@@ -29,7 +29,9 @@ fn ports(i: &Inputs) -> Check {
     let mut held = Vec::new();
     let mut facts = Vec::new();
     for (port, what) in PORTS {
-        let Some(l) = listeners.iter().find(|l| l.port == port) else { continue };
+        let Some(l) = listeners.iter().find(|l| l.port == port) else {
+            continue;
+        };
         let owner = proc_net::socket_owner(i.host, l.inode);
         let by = owner.as_ref().map_or(String::new(), |(pid, comm)| format!(" by {comm} (pid {pid})"));
         held.push(format!("{port} ({what}) held{by}"));
@@ -96,18 +98,25 @@ fn hostname_resolves(i: &Inputs) -> Check {
         return Check::warn(ID, "no hostname to resolve").remedy("set a hostname first (see the hostname check)");
     };
     if let Some(addr) = i.host.read("/etc/hosts").and_then(|t| in_etc_hosts(&t, &name)) {
-        return Check::pass(ID, format!("{name} is in /etc/hosts ({addr})")).fact("hostname", name).fact("address", addr).fact("via", "/etc/hosts");
+        return Check::pass(ID, format!("{name} is in /etc/hosts ({addr})"))
+            .fact("hostname", name)
+            .fact("address", addr)
+            .fact("via", "/etc/hosts");
     }
     if i.host.is_live() {
         use std::net::ToSocketAddrs;
         if let Ok(addrs) = (name.as_str(), 0).to_socket_addrs() {
             let ips: Vec<String> = addrs.map(|a| a.ip().to_string()).collect();
             if !ips.is_empty() {
-                return Check::pass(ID, format!("{name} resolves to {}", ips.join(", "))).fact("hostname", name).fact("addresses", ips).fact("via", "resolver");
+                return Check::pass(ID, format!("{name} resolves to {}", ips.join(", ")))
+                    .fact("hostname", name)
+                    .fact("addresses", ips)
+                    .fact("via", "resolver");
             }
         }
     }
-    Check::warn(ID, format!("{name} is not in /etc/hosts and does not resolve; kubeadm warns when the node name does not resolve"))
+    let msg = format!("{name} is not in /etc/hosts and does not resolve");
+    Check::warn(ID, format!("{msg}; kubeadm warns when the node name does not resolve"))
         .remedy(format!("add a line like '127.0.1.1 {name}' to /etc/hosts"))
         .fact("hostname", name)
 }
@@ -124,13 +133,18 @@ fn default_route(i: &Inputs, node_ip: Option<IpAddr>) -> Check {
                 .fact("family", r.family)
                 .fact("node_ip", node_ip.map(|ip| ip.to_string()))
         }
-        None => Check::fail(ID, "no default route (/proc/net/route, /proc/net/ipv6_route): kubeadm needs one to pick the node IP")
-            .remedy("configure a default gateway on the primary interface"),
+        None => Check::fail(
+            ID,
+            "no default route (/proc/net/route, /proc/net/ipv6_route): \
+             kubeadm needs one to pick the node IP",
+        )
+        .remedy("configure a default gateway on the primary interface"),
     }
 }
 
 /// The cluster-internal destinations minikube talks to without a proxy.
-const NO_PROXY_NEEDED: [&str; 5] = ["10.96.0.0/12", "10.244.0.0/16", "127.0.0.1", "localhost", "control-plane.minikube.internal"];
+const NO_PROXY_NEEDED: [&str; 5] =
+    ["10.96.0.0/12", "10.244.0.0/16", "127.0.0.1", "localhost", "control-plane.minikube.internal"];
 
 /// Whether a NO_PROXY entry list exempts `target` (an IP, a CIDR or a host name).
 fn covered(entries: &[&str], target: &str) -> bool {
@@ -149,6 +163,17 @@ fn covered(entries: &[&str], target: &str) -> bool {
             _ => false,
         }
     })
+}
+
+/// A proxy URL without its user:password, for the report.
+fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((_, host)) => format!("{scheme}://***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
 }
 
 fn env(names: &[&str]) -> Option<String> {
@@ -171,13 +196,14 @@ fn proxy(i: &Inputs, node_ip: Option<IpAddr>) -> Check {
         Check::pass(ID, "a proxy is set and NO_PROXY covers the node, service and pod networks")
     } else {
         let line = entries.iter().copied().chain(missing.iter().copied()).collect::<Vec<_>>().join(",");
-        Check::warn(ID, format!("a proxy is set but NO_PROXY does not cover {}; cluster traffic would go to the proxy", missing.join(", ")))
+        let msg = format!("a proxy is set but NO_PROXY does not cover {}", missing.join(", "));
+        Check::warn(ID, format!("{msg}; cluster traffic would go to the proxy"))
             .remedy(format!("set proxy.no-proxy (or NO_PROXY) to: NO_PROXY={line}"))
             .fact("missing", &missing)
     };
     check
-        .fact("http_proxy", http)
-        .fact("https_proxy", https)
+        .fact("http_proxy", http.as_deref().map(redact))
+        .fact("https_proxy", https.as_deref().map(redact))
         .fact("no_proxy", entries)
         .fact("node_ip", ip)
 }
@@ -188,18 +214,23 @@ fn host_firewall(i: &Inputs) -> Check {
     if let Some(pid) = probe::pids_named(i.host, "firewalld").first() {
         active.push(format!("firewalld (pid {pid})"));
     }
-    let ufw = i.host.read("/etc/ufw/ufw.conf").is_some_and(|t| {
-        t.lines().any(|l| l.trim().replace('"', "").eq_ignore_ascii_case("ENABLED=yes"))
-    });
+    let ufw = i
+        .host
+        .read("/etc/ufw/ufw.conf")
+        .is_some_and(|t| t.lines().any(|l| l.trim().replace('"', "").eq_ignore_ascii_case("ENABLED=yes")));
     if ufw {
         active.push("ufw (ENABLED=yes)".into());
     }
     if active.is_empty() {
-        return Check::pass(ID, "no firewalld or ufw active; the firewall phase manages an nftables table (keep the host firewalled from the network)")
-            .fact("active", active);
+        let msg = "no firewalld or ufw active; the firewall phase manages an nftables table \
+                   (keep the host firewalled from the network)";
+        return Check::pass(ID, msg).fact("active", active);
     }
-    Check::warn(ID, format!("{} active: it may block 8443 and 10250; this tool's firewall phase manages its own nftables table", active.join(" and ")))
-        .remedy("allow 8443/tcp and 10250/tcp in it, or disable it and let the firewall phase firewall the host (the none driver host should be firewalled from the network)")
+    let msg = format!("{} active: it may block 8443 and 10250", active.join(" and "));
+    let remedy = "allow 8443/tcp and 10250/tcp in it, or disable it and let the firewall phase \
+                  firewall the host (a none driver host should be firewalled from the network)";
+    Check::warn(ID, format!("{msg}; this tool's firewall phase manages its own nftables table"))
+        .remedy(remedy)
         .fact("active", active)
 }
 
@@ -217,5 +248,6 @@ mod tests {
         assert!(covered(&["*"], "192.168.1.5"));
         assert!(!covered(&["10.96.0.0/16"], "10.96.0.0/12"));
         assert_eq!(suggested_name("My_Host"), "my-host");
+        assert_eq!(redact("http://u:secret@proxy:3128"), "http://***@proxy:3128");
     }
 }

@@ -20,15 +20,16 @@ const MIN_DISK_GIB: u64 = 2;
 fn cpus(i: &Inputs) -> Check {
     const ID: &str = "cpus";
     match probe::cpu_count(i.host) {
-        Some((n, src)) if n >= MIN_CPUS => Check::pass(ID, format!("{n} CPUs online")).fact("cpus", n).fact("source", src),
-        Some((n, src)) => Check::fail(
-            ID,
-            format!("{n} CPU online; Kubernetes needs at least {MIN_CPUS} (minikube: RSRC_INSUFFICIENT_CORES)"),
-        )
-        .remedy(format!("give the VM at least {MIN_CPUS} vCPUs"))
-        .fact("cpus", n)
-        .fact("source", src),
-        None => Check::warn(ID, "cannot count CPUs (no /sys/devices/system/cpu/online or /proc/cpuinfo)")
+        Some((n, src)) if n >= MIN_CPUS => {
+            Check::pass(ID, format!("{n} CPUs online")).fact("cpus", n).fact("source", src)
+        }
+        Some((n, src)) => {
+            Check::fail(ID, format!("{n} CPU online; Kubernetes needs {MIN_CPUS} (minikube: RSRC_INSUFFICIENT_CORES)"))
+                .remedy(format!("give the VM at least {MIN_CPUS} vCPUs"))
+                .fact("cpus", n)
+                .fact("source", src)
+        }
+        None => Check::warn(ID, "cannot count CPUs (no cpu/online in /sys, no /proc/cpuinfo)")
             .remedy(format!("make sure the VM has at least {MIN_CPUS} vCPUs")),
     }
 }
@@ -113,10 +114,17 @@ fn cgroups(i: &Inputs) -> Check {
     }
     if i.host.path("/sys/fs/cgroup/memory").is_dir() || i.host.path("/sys/fs/cgroup/cpu,cpuacct").is_dir() {
         let k = i.kubernetes_version;
-        let extra = if k.at_least(1, 35) { "; kubelet 1.35+ refuses to start on cgroup v1 unless failCgroupV1 is false" } else { "" };
-        return Check::warn(ID, format!("cgroup v1: supported but deprecated since Kubernetes 1.31 (configured {k}){extra}"))
-            .remedy("boot with systemd.unified_cgroup_hierarchy=1 to switch to cgroup v2")
-            .fact("version", 1);
+        let extra = if k.at_least(1, 35) {
+            "; kubelet 1.35+ refuses to start on cgroup v1 unless failCgroupV1 is false"
+        } else {
+            ""
+        };
+        return Check::warn(
+            ID,
+            format!("cgroup v1: supported but deprecated since Kubernetes 1.31 (configured {k}){extra}"),
+        )
+        .remedy("boot with systemd.unified_cgroup_hierarchy=1 to switch to cgroup v2")
+        .fact("version", 1);
     }
     Check::fail(ID, "no cgroup hierarchy is mounted at /sys/fs/cgroup")
         .remedy("boot a systemd distribution (it mounts cgroup v2 at /sys/fs/cgroup)")
@@ -158,6 +166,8 @@ fn kernel_modules(i: &Inputs) -> Check {
             "will load"
         } else if i.host.exists(&format!("/sys/module/{m}")) {
             "loaded"
+        } else if probe::module_function_present(i.host, m) {
+            "present"
         } else {
             "missing"
         };
@@ -168,11 +178,14 @@ fn kernel_modules(i: &Inputs) -> Check {
     let check = if missing.is_empty() {
         Check::pass(ID, summary)
     } else if dir.is_none() {
-        Check::fail(ID, format!("{} not loaded and no /lib/modules/{release} to load from (a container?)", missing.join(", ")))
-            .remedy("load the modules on the host (modprobe overlay br_netfilter), or run in a VM")
+        Check::fail(
+            ID,
+            format!("{} not loaded and no /lib/modules/{release} to load from (a container?)", missing.join(", ")),
+        )
+        .remedy("load the modules on the host (modprobe overlay br_netfilter), or run in a VM")
     } else {
         Check::fail(ID, format!("{} not available for kernel {release}", missing.join(", ")))
-            .remedy("install the kernel's extra modules package (e.g. linux-modules-extra-$(uname -r)) or a kernel with them")
+            .remedy("install the kernel's extra modules (linux-modules-extra-$(uname -r) on Ubuntu)")
     };
     check.fact("modules", state).fact("kernel", release).fact("modules_dir", dir)
 }

@@ -13,9 +13,9 @@ pub fn checks(i: &Inputs) -> Vec<Check> {
 fn sudo(i: &Inputs) -> Check {
     const ID: &str = "sudo";
     let Some(sudo) = i.host.which("sudo") else {
-        return Check::warn(ID, "sudo is not installed; the packages phase will install sudo (minikube shells out to it even as root)")
-            .remedy("nothing to do: apply installs it")
-            .fact("installed", false);
+        let msg = "sudo is not installed; the packages phase will install sudo \
+                   (minikube shells out to it even as root)";
+        return Check::warn(ID, msg).remedy("nothing to do: apply installs it").fact("installed", false);
     };
     let path = sudo.display().to_string();
     // minikube runs with --interactive=false, so sudo must work without a password prompt.
@@ -24,22 +24,22 @@ fn sudo(i: &Inputs) -> Check {
         Ok(f) if f.success() => {}
         Ok(f) => {
             let why = cmd::tail(&f.stderr).lines().last().unwrap_or("").to_string();
-            return Check::fail(ID, format!("'sudo -n true' failed ({why}): minikube needs sudo without a password"))
-                .remedy("allow root (and the configured user) passwordless sudo, e.g. 'root ALL=(ALL:ALL) ALL' in /etc/sudoers")
-                .fact("path", path)
-                .fact("exit_code", f.status);
+            let msg = format!("'sudo -n true' failed ({why}): minikube needs sudo without a password");
+            let remedy = "allow root passwordless sudo ('root ALL=(ALL:ALL) ALL' in /etc/sudoers)";
+            return Check::fail(ID, msg).remedy(remedy).fact("path", path).fact("exit_code", f.status);
         }
         Err(e) => {
-            return Check::fail(ID, format!("cannot run {path}: {e:#}"))
-                .remedy("reinstall sudo")
-                .fact("path", path);
+            return Check::fail(ID, format!("cannot run {path}: {e:#}")).remedy("reinstall sudo").fact("path", path);
         }
     }
     // Fedora and RHEL ship a secure_path without /usr/local/bin; any sudoers may set one.
     match probe::sudo_secure_path(i.host) {
         Some(sp) if !sp.split(':').any(|d| d == "/usr/local/bin") => Check::warn(
             ID,
-            format!("sudo's secure_path ({sp}) lacks /usr/local/bin, where minikube puts kubectl and kubeadm: they will not be found via sudo"),
+            format!(
+                "sudo's secure_path ({sp}) lacks /usr/local/bin, where minikube puts kubectl and \
+                 kubeadm: they will not be found via sudo"
+            ),
         )
         .remedy("add /usr/local/bin to 'Defaults secure_path' with visudo")
         .fact("path", path)
@@ -58,7 +58,7 @@ fn existing_kubernetes(i: &Inputs) -> Check {
     for b in BINARIES {
         if let Some(p) = i.host.which(b) {
             let abs = format!("/{}", p.strip_prefix(i.host.root()).unwrap_or(&p).display());
-            // kubectl (a kubernetes-client package) or minikube alone (prepare installs it) is no cluster.
+            // A kubectl (kubernetes-client) or minikube (prepare installs it) alone is no cluster.
             found.push((abs, !matches!(b, "kubectl" | "minikube")));
         }
     }
@@ -76,20 +76,23 @@ fn existing_kubernetes(i: &Inputs) -> Check {
         Check::pass(ID, format!("found {}: the cluster this tool made", names.join(", ")))
     } else if blocking {
         Check::fail(ID, format!("an existing Kubernetes is on this host: {}", names.join(", ")))
-            .remedy("remove it (kubeadm reset, uninstall kubelet/kubeadm) or use a fresh VM: the none driver overwrites it")
+            .remedy("remove it (kubeadm reset, uninstall kubelet and kubeadm) or use a fresh VM")
     } else {
-        Check::warn(ID, format!("found {}: minikube may overwrite /usr/local/bin/kubectl", names.join(", ")))
-            .remedy("nothing to do unless you rely on that binary's version")
+        Check::warn(
+            ID,
+            format!(
+                "found {} but no kubelet, kubeadm or cluster config; minikube may overwrite \
+                 /usr/local/bin/kubectl",
+                names.join(", ")
+            ),
+        )
+        .remedy("nothing to do unless you rely on that binary's version")
     };
     check.fact("found", names)
 }
 
-const DPKG_LOCKS: [&str; 4] = [
-    "/var/lib/dpkg/lock-frontend",
-    "/var/lib/dpkg/lock",
-    "/var/lib/apt/lists/lock",
-    "/var/cache/apt/archives/lock",
-];
+const DPKG_LOCKS: [&str; 4] =
+    ["/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock", "/var/lib/apt/lists/lock", "/var/cache/apt/archives/lock"];
 /// rpm's transaction lock is a POSIX lock too (rpmdb moved to /usr/lib/sysimage in Fedora 36).
 const RPM_LOCKS: [&str; 2] = ["/usr/lib/sysimage/rpm/.rpm.lock", "/var/lib/rpm/.rpm.lock"];
 const DNF_PIDFILES: [&str; 5] = [
@@ -103,9 +106,12 @@ const DNF_PIDFILES: [&str; 5] = [
 fn package_lock(i: &Inputs) -> Check {
     const ID: &str = "package-lock";
     let mut held: Vec<(String, Option<u32>)> = Vec::new();
+    let mut checked: Vec<&str> = Vec::new();
     for f in DPKG_LOCKS.iter().chain(RPM_LOCKS.iter()) {
-        if let Some(Holder::Held(pid)) = locks::posix_lock_holder(&i.host.path(f)) {
-            held.push((f.to_string(), pid));
+        match locks::posix_lock_holder(&i.host.path(f)) {
+            Some(Holder::Held(pid)) => held.push((f.to_string(), pid)),
+            Some(Holder::Free) => checked.push(f),
+            None => {}
         }
     }
     for f in DNF_PIDFILES {
@@ -115,17 +121,19 @@ fn package_lock(i: &Inputs) -> Check {
         }
     }
     let Some((file, pid)) = held.first() else {
-        return Check::pass(ID, "no package manager lock is held");
+        return Check::pass(ID, "no package manager lock is held").fact("checked", checked);
     };
     let who = match pid {
         Some(p) => format!("pid {p}{}", probe::comm(i.host, *p).map_or(String::new(), |c| format!(" ({c})"))),
         None => "another process".into(),
     };
-    let facts: Vec<serde_json::Value> =
-        held.iter().map(|(f, p)| serde_json::json!({ "file": f, "pid": p })).collect();
+    let facts: Vec<serde_json::Value> = held.iter().map(|(f, p)| serde_json::json!({ "file": f, "pid": p })).collect();
     Check::warn(
         ID,
-        format!("{file} is held by {who} (cloud-init's package module or unattended-upgrades often hold it on first boot); apply will wait, bounded"),
+        format!(
+            "{file} is held by {who} (cloud-init's package module or unattended-upgrades often \
+             hold it on first boot); apply will wait, bounded"
+        ),
     )
     .remedy("let it finish; apply waits for the lock before installing packages")
     .fact("held", facts)

@@ -22,7 +22,8 @@ fn systemd(i: &Inputs) -> Check {
         Check::fail(ID, "PID 1 is systemd but /run/systemd/system is missing: systemd did not boot this system")
             .remedy("boot the machine with systemd as init; the none driver needs systemd as PID 1")
     } else {
-        Check::fail(ID, format!("PID 1 is {pid1}: the none driver needs systemd as PID 1 (kubelet runs as a systemd unit)"))
+        let msg = format!("PID 1 is {pid1}: the none driver needs systemd as PID 1");
+        Check::fail(ID, format!("{msg} (kubelet runs as a systemd unit)"))
             .remedy("use a systemd-based distribution booted with systemd (not a plain container)")
     };
     check.fact("pid1", pid1).fact("run_systemd_system", booted)
@@ -40,8 +41,9 @@ fn root() -> Check {
     }
 }
 
-const BARE_METAL_WHY: &str = "the none driver is meant for a dedicated VM: minikube assumes complete control of \
-     the machine and overwrites system paths (/usr/local/bin/kubeadm, /usr/local/bin/kubectl, /etc/kubernetes)";
+const BARE_METAL_WHY: &str = "the none driver is meant for a dedicated VM: minikube assumes \
+    complete control of the machine and overwrites system paths (/usr/local/bin/kubeadm, \
+    /usr/local/bin/kubectl, /etc/kubernetes)";
 
 fn virtualization(i: &Inputs) -> Check {
     const ID: &str = "virtualization";
@@ -51,18 +53,22 @@ fn virtualization(i: &Inputs) -> Check {
             .fact("virtualization", kind),
         Virt::Container(kind) => Check::warn(
             ID,
-            format!("running in a {kind} container: it cannot load kernel modules or set sysctls like a node, and kubelet needs a full systemd host"),
+            format!(
+                "running in a {kind} container: it cannot load kernel modules or set sysctls like \
+                 a node, and kubelet needs a full systemd host"
+            ),
         )
         .remedy("run in a dedicated VM")
         .fact("kind", "container")
         .fact("virtualization", kind),
         Virt::BareMetal => Check::warn(ID, format!("running on bare metal; {BARE_METAL_WHY}"))
-            .remedy("use a dedicated VM, or a machine you are ready to hand over to minikube entirely")
+            .remedy("use a dedicated VM, or a machine you can hand over to minikube entirely")
             .fact("kind", "bare-metal")
             .fact("virtualization", "none"),
-        Virt::Unknown => Check::warn(ID, format!("cannot tell whether this is a VM (no DMI or cpuinfo); {BARE_METAL_WHY}"))
-            .remedy("use a dedicated VM")
-            .fact("kind", "unknown"),
+        Virt::Unknown => {
+            let msg = "cannot tell whether this is a VM (no DMI or cpuinfo)";
+            Check::warn(ID, format!("{msg}; {BARE_METAL_WHY}")).remedy("use a dedicated VM").fact("kind", "unknown")
+        }
     }
 }
 
@@ -70,7 +76,8 @@ fn selinux(i: &Inputs) -> Check {
     const ID: &str = "selinux";
     let fedora = os_release::read(i.host).is_some_and(|o| o.is_fedora_family());
     if !fedora {
-        return Check::pass(ID, "not applicable (SELinux is checked on the Fedora family)").fact("mode", "not-applicable");
+        return Check::pass(ID, "not applicable (SELinux is checked on the Fedora family)")
+            .fact("mode", "not-applicable");
     }
     match i.host.read_value("/sys/fs/selinux/enforce").as_deref() {
         Some("1") => Check::warn(ID, "SELinux is enforcing; the none driver runs best with SELinux permissive")
