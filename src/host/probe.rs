@@ -194,6 +194,18 @@ pub fn sudo_secure_path(host: &Host) -> Option<String> {
     })
 }
 
+/// Whether a kernel module's function is present even if it is not listed as a module:
+/// built-in modules need not appear in /proc/modules or /sys/module.
+pub fn module_function_present(host: &Host, module: &str) -> bool {
+    match module {
+        "overlay" => {
+            host.read("/proc/filesystems").is_some_and(|f| f.lines().any(|l| l.trim_end().ends_with("\toverlay")))
+        }
+        "br_netfilter" => host.exists("/proc/sys/net/bridge/bridge-nf-call-iptables"),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,17 +240,5 @@ mod tests {
         assert_eq!(virtualization(&host).as_deref(), Some("amazon"));
         w("run/systemd/container", "systemd-nspawn\n");
         assert_eq!(detect_virt(&host), Virt::Container("systemd-nspawn".into()));
-    }
-}
-
-/// Whether a kernel module's function is present even if it is not listed as a module:
-/// built-in modules need not appear in /proc/modules or /sys/module.
-pub fn module_function_present(host: &Host, module: &str) -> bool {
-    match module {
-        "overlay" => {
-            host.read("/proc/filesystems").is_some_and(|f| f.lines().any(|l| l.trim_end().ends_with("\toverlay")))
-        }
-        "br_netfilter" => host.exists("/proc/sys/net/bridge/bridge-nf-call-iptables"),
-        _ => false,
     }
 }

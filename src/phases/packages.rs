@@ -8,23 +8,24 @@ use anyhow::{Context, Result};
 
 pub struct Packages;
 
-/// Package names for the host tools and the runtime, per package manager.
+/// Package names for the host tools and the runtime, per package manager. `a|b`: either
+/// satisfies it (docker's own containerd.io bundles containerd and runc); `a` is installed.
 pub fn wanted(manager: Manager, runtime: Runtime) -> Vec<String> {
     let (base, rt): (&[&str], &[&str]) = match manager {
         // conntrack: kubelet (k8s >= 1.18); socat, ethtool: kubeadm preflight; sudo: minikube.
         Manager::Apt => (
             &["conntrack", "socat", "ethtool", "iptables", "sudo", "ca-certificates"],
             match runtime {
-                Runtime::Containerd => &["containerd", "runc"],
-                Runtime::Docker => &["docker.io"],
-                Runtime::CriO => &["cri-o", "cri-o-runc"],
+                Runtime::Containerd => &["containerd|containerd.io", "runc|containerd.io"],
+                Runtime::Docker => &["docker.io|docker-ce"],
+                Runtime::CriO => &["cri-o"],
             },
         ),
         Manager::Dnf => (
             &["conntrack-tools", "socat", "ethtool", "iptables-nft", "sudo", "ca-certificates"],
             match runtime {
-                Runtime::Containerd => &["containerd", "runc"],
-                Runtime::Docker => &["moby-engine"],
+                Runtime::Containerd => &["containerd|containerd.io", "runc|containerd.io"],
+                Runtime::Docker => &["moby-engine|docker-ce"],
                 Runtime::CriO => &["cri-o"],
             },
         ),
