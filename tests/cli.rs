@@ -219,3 +219,24 @@ fn completions_are_generated() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("minikube-none-bootstrap"));
 }
+
+#[test]
+fn a_kernel_upgraded_without_reboot_exits_6_and_changes_nothing() {
+    let t = good_vm();
+    t.write("/proc/modules", "overlay 212992 0 - Live 0x0000000000000000\n")
+        .remove("/lib/modules/6.12.48+deb13-amd64")
+        .remove("/proc/sys/net/bridge")
+        .write("/lib/modules/6.12.57+deb13-amd64/modules.dep", "kernel/net/bridge/br_netfilter.ko.xz:\n");
+    let (code, doc) = preflight_json(&t, &[]);
+    assert_eq!(code, 0, "preflight only warns: the host is fine after a reboot");
+    assert!(check(&doc, "kernel-modules")["message"].as_str().unwrap().contains("reboot"));
+    let root = t.root_arg();
+    let out = run(&["apply", "--only", "host", "--output", "json", "--root", &root], &[]);
+    let doc = json_stdout(&out);
+    assert_valid_result(&doc);
+    assert_eq!(out.status.code(), Some(6));
+    assert_eq!(doc["outcome"], "reboot-required");
+    let host = doc["phases"].as_array().unwrap().iter().find(|p| p["name"] == "host").unwrap();
+    assert_eq!(host["error"]["code"], "reboot-required");
+    assert!(!t.at("/etc/sysctl.d/90-minikube-none-bootstrap.conf").exists(), "nothing written");
+}

@@ -46,10 +46,12 @@ pub fn dpkg_installed(host: &Host) -> BTreeSet<String> {
     out
 }
 
+type IsInstalled = dyn Fn(&str) -> Result<bool>;
+
 /// What to install for the entries of `wanted` that no installed package satisfies; an
 /// entry `a|b` is satisfied by either, and `a` is what gets installed.
 pub fn missing(host: &Host, manager: Manager, wanted: &[String]) -> Result<Vec<String>> {
-    let installed: Box<dyn Fn(&str) -> Result<bool>> = match manager {
+    let installed: Box<IsInstalled> = match manager {
         Manager::Apt => {
             let have = dpkg_installed(host);
             Box::new(move |p| Ok(have.contains(p)))

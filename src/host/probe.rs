@@ -206,6 +206,26 @@ pub fn module_function_present(host: &Host, module: &str) -> bool {
     }
 }
 
+/// The kernels whose modules are installed, when the running kernel's are not: the kernel
+/// was upgraded (and the old modules removed) without a reboot, so nothing can be loaded.
+pub fn kernel_upgraded_without_reboot(host: &Host) -> Option<Vec<String>> {
+    let release = host.read_value("/proc/sys/kernel/osrelease")?;
+    let dirs = ["/lib/modules", "/usr/lib/modules"];
+    if dirs.iter().any(|d| host.exists(&format!("{d}/{release}"))) {
+        return None;
+    }
+    let mut installed: Vec<String> = dirs
+        .iter()
+        .filter_map(|d| std::fs::read_dir(host.path(d)).ok())
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|name| name.as_bytes().first().is_some_and(u8::is_ascii_digit))
+        .collect();
+    installed.sort();
+    installed.dedup();
+    (!installed.is_empty()).then_some(installed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,9 @@
 //! host: kernel modules and sysctls the node needs, persisted in drop-ins and applied now.
 
 use super::{Action, Ctx, Phase};
+use crate::failure::Failure;
+use crate::host::probe;
+use crate::result::ExitCode;
 use anyhow::Result;
 
 pub struct HostSetup;
@@ -34,7 +37,7 @@ fn loaded(ctx: &Ctx, module: &str) -> bool {
     let modules = ctx.host.read("/proc/modules").unwrap_or_default();
     modules.lines().any(|l| l.split_whitespace().next() == Some(module))
         || ctx.host.exists(&format!("/sys/module/{module}"))
-        || crate::host::probe::module_function_present(ctx.host, module)
+        || probe::module_function_present(ctx.host, module)
 }
 
 impl Phase for HostSetup {
@@ -52,8 +55,22 @@ impl Phase for HostSetup {
                 owner: None,
             })
         };
+        let unloaded: Vec<&str> = MODULES.iter().copied().filter(|m| !loaded(ctx, m)).collect();
+        if let (false, Some(installed)) = (unloaded.is_empty(), probe::kernel_upgraded_without_reboot(ctx.host)) {
+            return Err(Failure::new(
+                "reboot-required",
+                format!(
+                    "cannot load {}: the running kernel's modules are gone (kernels installed: {})",
+                    unloaded.join(", "),
+                    installed.join(", ")
+                ),
+                "reboot into the installed kernel, then run apply again (nothing was changed)",
+            )
+            .exit(ExitCode::RebootRequired)
+            .into());
+        }
         actions.extend(want_file(MODULES_DROPIN, modules_file()));
-        actions.extend(MODULES.iter().filter(|m| !loaded(ctx, m)).map(|m| Action::LoadModule(m.to_string())));
+        actions.extend(unloaded.iter().map(|m| Action::LoadModule(m.to_string())));
         actions.extend(want_file(SYSCTL_DROPIN, sysctl_file()));
         for (key, value) in SYSCTLS {
             let current = ctx.host.read_value(&format!("/proc/sys/{}", key.replace('.', "/")));

@@ -177,6 +177,17 @@ fn kernel_modules(i: &Inputs) -> Check {
     let summary = state.iter().map(|(m, s)| format!("{m} {s}")).collect::<Vec<_>>().join(", ");
     let check = if missing.is_empty() {
         Check::pass(ID, summary)
+    } else if let Some(installed) = probe::kernel_upgraded_without_reboot(i.host) {
+        // Not a failure of the host: apply's host phase stops with the reboot-required code.
+        Check::warn(
+            ID,
+            format!(
+                "{} not loaded, and the running kernel {release} has no modules installed (installed: {}): a reboot is required",
+                missing.join(", "),
+                installed.join(", ")
+            ),
+        )
+        .remedy("reboot into the installed kernel, then run apply again")
     } else if dir.is_none() {
         Check::fail(
             ID,
