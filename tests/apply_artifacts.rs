@@ -5,28 +5,19 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+use support::serve::{Server, make_ca, mirror_script, serve_https};
 use support::tree::{Tree, good_vm};
 use support::*;
-
-struct Server(Child);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A fixture VM, a mirror tree with minikube v1.37.0 (the double), served on 127.0.0.1.
 fn vm_and_mirror() -> (Tree, Server, u16) {
     let t = good_vm();
-    let mirror = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mirror");
     let double = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/double/minikube");
     let www = t.at("/srv-mirror");
     let ok = Command::new("bash")
-        .arg(mirror.join("make-artifacts.sh"))
+        .arg(mirror_script("make-artifacts.sh"))
         .arg("--minikube-file")
         .arg(&double)
         .arg("minikube=v1.37.0")
@@ -36,18 +27,10 @@ fn vm_and_mirror() -> (Tree, Server, u16) {
         .unwrap();
     assert!(ok.success());
     let ca = t.at("/etc/minikube-none-bootstrap/ca");
-    assert!(Command::new("bash").arg(mirror.join("make-ca.sh")).arg(&ca).arg("IP:127.0.0.1").status().unwrap().success());
-    let mut child = Command::new("python3")
-        .arg(mirror.join("serve.py"))
-        .args(["--dir", www.to_str().unwrap(), "--bind", "127.0.0.1", "--port", "0", "--max-seconds", "60"])
-        .args(["--cert", ca.join("server.pem").to_str().unwrap(), "--key", ca.join("server.key").to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let port = line.trim().parse().unwrap_or_else(|_| panic!("serve.py printed {line:?}"));
-    (t, Server(child), port)
+    make_ca(&ca);
+    let server = serve_https(&www, &ca);
+    let port = server.port;
+    (t, server, port)
 }
 
 fn apply_minikube(t: &Tree, port: u16, extra: &[&str]) -> (i32, serde_json::Value) {
@@ -73,7 +56,10 @@ fn minikube_is_installed_verified_and_a_rerun_changes_nothing() {
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(phase(&doc, "minikube")["status"], "changed");
     let bin = t.at("/usr/local/bin/minikube");
-    assert_eq!(std::fs::read(&bin).unwrap(), std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/double/minikube")).unwrap());
+    assert_eq!(
+        std::fs::read(&bin).unwrap(),
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/double/minikube")).unwrap()
+    );
     let mtime = std::fs::metadata(&bin).unwrap().modified().unwrap();
     let (code, doc) = apply_minikube(&t, port, &[]);
     assert_eq!(code, 0);

@@ -6,19 +6,9 @@
 mod support;
 
 use base64::Engine;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use support::serve::{Server, make_ca, serve_https};
 use support::tree::{Tree, good_vm};
 use support::*;
-
-struct Server(Child);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn node(ready: &str) -> String {
     format!(
@@ -29,21 +19,11 @@ fn node(ready: &str) -> String {
 /// A fixture VM whose /root/.kube/config points at a TLS server on 127.0.0.1.
 fn vm_with_apiserver(ready: &str) -> (Tree, Server) {
     let t = good_vm();
-    let mirror = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mirror");
     let ca = t.at("/tmp-ca");
-    let ok = Command::new("bash").arg(mirror.join("make-ca.sh")).arg(&ca).arg("IP:127.0.0.1").status().unwrap();
-    assert!(ok.success());
+    make_ca(&ca);
     t.write("/www/readyz", "ok").write("/www/api/v1/nodes/node1", &node(ready));
-    let mut child = Command::new("python3")
-        .arg(mirror.join("serve.py"))
-        .args(["--dir", t.at("/www").to_str().unwrap(), "--bind", "127.0.0.1", "--port", "0", "--max-seconds", "60"])
-        .args(["--cert", ca.join("server.pem").to_str().unwrap(), "--key", ca.join("server.key").to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("serve.py printed {line:?}"));
+    let server = serve_https(&t.at("/www"), &ca);
+    let port = server.port;
     let b64 = |p: &str| base64::engine::general_purpose::STANDARD.encode(std::fs::read(ca.join(p)).unwrap());
     t.write(
         "/root/.kube/config",
@@ -54,7 +34,7 @@ fn vm_with_apiserver(ready: &str) -> (Tree, Server) {
             b64("server.key")
         ),
     );
-    (t, Server(child))
+    (t, server)
 }
 
 fn verify(t: &Tree) -> (i32, serde_json::Value) {

@@ -63,4 +63,5 @@ pub fn json_stdout(out: &Output) -> Value {
         )
     })
 }
+pub mod serve;
 pub mod tree;
