@@ -40,7 +40,9 @@ impl Systemd {
     pub fn unit_file_state(&self, unit: &str) -> Result<Option<String>> {
         match zbus::block_on(self.manager()?.get_unit_file_state(unit.to_string())) {
             Ok(s) => Ok(Some(s)),
+            // No unit file: systemd answers NoSuchUnit or the standard FileNotFound error.
             Err(zbus::Error::MethodError(name, _, _)) if name.as_str().ends_with("NoSuchUnit") => Ok(None),
+            Err(zbus::Error::FDO(e)) if matches!(*e, zbus::fdo::Error::FileNotFound(_)) => Ok(None),
             Err(e) => Err(e).with_context(|| format!("reading the enablement of {unit}")),
         }
     }
@@ -53,6 +55,16 @@ impl Systemd {
             Ok::<_, anyhow::Error>(u.active_state().await?)
         })
         .with_context(|| format!("reading the state of {unit}"))
+    }
+
+    /// Whether the unit's file changed on disk since systemd loaded it (`daemon-reload` due).
+    pub fn need_daemon_reload(&self, unit: &str) -> Result<bool> {
+        zbus::block_on(async {
+            let path = self.manager()?.load_unit(unit.to_string()).await?;
+            let u = UnitProxy::builder(&self.conn).path(path).cache_properties(CacheProperties::No).build().await?;
+            Ok::<_, anyhow::Error>(u.need_daemon_reload().await?)
+        })
+        .with_context(|| format!("asking systemd whether {unit} needs a daemon-reload"))
     }
 
     pub fn enable(&self, units: &[String]) -> Result<()> {

@@ -14,6 +14,7 @@ pub mod verify;
 use crate::config::Settings;
 use crate::events::Events;
 use crate::host::Host;
+use crate::host::archive::Members;
 use crate::host::artifacts::{ArtifactInstall, Place};
 use crate::host::systemd::Units;
 use crate::result::Change;
@@ -110,9 +111,12 @@ impl Action {
                 let names: Vec<String> = items.iter().map(|i| format!("{} {}", i.spec.name, i.spec.version)).collect();
                 let targets: Vec<String> = items
                     .iter()
-                    .map(|i| match &i.place {
-                        Place::Binary { path } => path.clone(),
-                        Place::Extract { dir, .. } => format!("{dir}/"),
+                    .flat_map(|i| match &i.place {
+                        Place::Binary { path } => vec![path.clone()],
+                        Place::Extract { dir, members: Members::Only(files) } => {
+                            files.iter().map(|f| format!("{dir}/{}", f.rsplit('/').next().unwrap_or(f))).collect()
+                        }
+                        Place::Extract { dir, .. } => vec![format!("{dir}/")],
                     })
                     .collect();
                 c("file", &targets.join(" "), "create", Some(format!("verified download of {}", names.join(", "))))

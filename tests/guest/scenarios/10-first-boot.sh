@@ -53,4 +53,5 @@ assert_eq "unchanged" "$(mnb_result "$G" '[.phases[].status] | unique | join(","
 after=$(mnb_fingerprint "$G")
 if [ "$before" != "$after" ]; then diff <(echo "$before") <(echo "$after") >&2 || true; fail "the re-run modified files"; fi
 log "ok: $(wc -l <<< "$before") files unchanged (mtime, size, mode, owner)"
+assert_eq 0 "$(guest_exec "$G" minikube-none-bootstrap plan --output json | jq '[.phases[].changes[]] | length')" "plan on the converged host: no changes"
 guest_stop "$G"
