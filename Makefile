@@ -1,8 +1,9 @@
 # minikube-none-bootstrap — build, test, release. `make test` is what CI runs.
 SHELL := /bin/bash
 CARGO ?= cargo
-BIN := target/release/minikube-none-bootstrap
 MUSL_TARGET := x86_64-unknown-linux-musl
+# What ships, and what the guest scenarios run: the static binary.
+BIN := $(CURDIR)/target/$(MUSL_TARGET)/release/minikube-none-bootstrap
 
 .PHONY: build test lint unit double-test workflow-lint e2e demo demo-shell demo-stop release bench clean
 
@@ -26,16 +27,16 @@ workflow-lint:
 	cd tests/workflow-lint && npm ci --silent --no-audit --no-fund
 	node tests/workflow-lint/lint.mjs
 
-# Guest scenarios: real systemd guests booted by cloud-init (nspawn; qemu with GUEST_QEMU=1).
-e2e: build
-	bash tests/guest/run.sh $(SCENARIOS)
+# Guest scenarios: real systemd guests booted by cloud-init (nspawn, and qemu unless GUEST_QEMU=0).
+e2e: release
+	MNB_BIN=$(BIN) bash tests/guest/run.sh $(SCENARIOS)
 
 test: lint unit double-test workflow-lint e2e
 	@echo "make test: all suites passed"
 
 # The main job: a trixie guest provisioned through cloud-init with the shipped user-data.
-demo: build
-	bash tests/guest/demo.sh
+demo: release
+	MNB_BIN=$(BIN) bash tests/guest/demo.sh
 demo-shell:
 	bash tests/guest/demo.sh shell
 demo-stop:
@@ -44,7 +45,7 @@ demo-stop:
 # A static x86_64 binary: needs `rustup target add x86_64-unknown-linux-musl` and musl-tools.
 release:
 	$(CARGO) build --release --target $(MUSL_TARGET)
-	@file target/$(MUSL_TARGET)/release/minikube-none-bootstrap
+	@file $(BIN)
 
 clean:
 	$(CARGO) clean
