@@ -44,6 +44,8 @@ demo-stop:
 
 # A static x86_64 binary: needs `rustup target add x86_64-unknown-linux-musl` and musl-tools.
 release:
+	@rustup target list --installed | grep -qx $(MUSL_TARGET) || rustup target add $(MUSL_TARGET)
+	@command -v musl-gcc >/dev/null || apt-get install -y -qq --no-install-recommends musl-tools >/dev/null
 	$(CARGO) build --release --target $(MUSL_TARGET)
 	@file $(BIN)
 
