@@ -49,5 +49,9 @@ release:
 	$(CARGO) build --release --target $(MUSL_TARGET)
 	@file $(BIN)
 
+# Speed and memory of the read-only commands (numbers for the README; not a test).
+bench: release
+	bash tests/bench.sh $(BIN)
+
 clean:
 	$(CARGO) clean
