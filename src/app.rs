@@ -1,16 +1,17 @@
 //! Entry point behind `main`: parse, set up logging, dispatch, map the outcome to an exit code.
 
-use crate::cli::{Cli, Command, Output};
-use crate::config::{self, ConfigError};
+use crate::cli::{Cli, Command, Output, PlanWhat, ResetArgs};
+use crate::config::{self, ConfigError, Settings};
 use crate::converge::{self, Mode};
 use crate::events::Events;
 use crate::host::Host;
 use crate::host::systemd::Units;
 use crate::phases::Ctx;
 use crate::phases::preflight;
+use crate::reset;
 use crate::result::{ErrorInfo, ExitCode, PhaseResult, PhaseStatus};
 use crate::run::Run;
-use crate::state::{LOCK_FILE, LockError, RunLock};
+use crate::state::{LOCK_FILE, LockError, RunLock, StateDir};
 use clap::{CommandFactory, Parser};
 
 pub fn main() -> i32 {
@@ -55,8 +56,12 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             run.push(phase);
             return Ok(run.finish(code, None, cli.global.output));
         }
-        Command::Plan(sel) => (Mode::Plan, sel),
+        Command::Plan(plan) => match &plan.what {
+            Some(PlanWhat::Reset(args)) => return reset(run, &settings, Mode::Plan, args, cli.global.output),
+            None => (Mode::Plan, &plan.selection),
+        },
         Command::Apply(sel) => (Mode::Apply, sel),
+        Command::Reset(args) => return reset(run, &settings, Mode::Apply, args, cli.global.output),
         Command::Completions { .. } => return Ok(ExitCode::Success),
     };
     // One run at a time: plan reads what apply writes.
@@ -90,6 +95,35 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(run.finish(failed.unwrap_or(ExitCode::Success), None, cli.global.output))
+}
+
+/// `reset` / `plan reset` under the run lock. reset's result goes to [`reset::RESULT_DIR`]:
+/// the state directory is gone once it succeeded.
+fn reset(mut run: Run, settings: &Settings, mode: Mode, args: &ResetArgs, output: Output) -> anyhow::Result<ExitCode> {
+    let state = run.state.dir.clone();
+    if mode == Mode::Apply {
+        run.state = StateDir { dir: run.host.path(reset::RESULT_DIR) };
+    }
+    let _lock = match RunLock::acquire(&run.host.path(LOCK_FILE)) {
+        Ok(lock) => lock,
+        Err(LockError::Held { pid }) => return Ok(locked(run, pid, output)),
+        Err(LockError::Other(e)) => return Err(e),
+    };
+    let (phase, code) = {
+        let units = Units::new(&run.host);
+        let ctx = reset::ResetCtx {
+            host: &run.host,
+            settings,
+            state: &state,
+            events: &run.events,
+            units: &units,
+            mode,
+            purge_packages: args.purge_packages,
+        };
+        reset::run(&ctx)
+    };
+    run.push(phase);
+    Ok(run.finish(code, None, output))
 }
 
 fn locked(run: Run, pid: Option<u32>, output: Output) -> ExitCode {

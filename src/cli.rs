@@ -62,11 +62,17 @@ pub enum Command {
     #[command(after_help = AFTER_HELP.as_str())]
     Preflight,
     /// Show what `apply` would change, phase by phase, file by file; changes nothing
-    #[command(after_help = AFTER_HELP.as_str())]
-    Plan(PhaseSelection),
+    /// (`plan reset`: what `reset` would do)
+    #[command(after_help = AFTER_HELP.as_str(), args_conflicts_with_subcommands = true)]
+    Plan(PlanArgs),
     /// Converge the host: every phase in order, each skipped when already satisfied
     #[command(after_help = AFTER_HELP.as_str())]
     Apply(PhaseSelection),
+    /// Put the host back as it was before the first `apply`: `minikube delete`, then every
+    /// recorded path, unit, sysctl (and with --purge-packages the packages) restored, the
+    /// state directory removed; the result goes to /run/minikube-none-bootstrap/result.json
+    #[command(after_help = AFTER_HELP.as_str())]
+    Reset(ResetArgs),
     /// Print shell completions
     Completions {
         #[arg(value_enum)]
@@ -80,9 +86,33 @@ impl Command {
             Command::Preflight => "preflight",
             Command::Plan(_) => "plan",
             Command::Apply(_) => "apply",
+            Command::Reset(_) => "reset",
             Command::Completions { .. } => "completions",
         }
     }
+}
+
+/// `plan [--only/--skip]`, or `plan reset`.
+#[derive(Debug, Clone, clap::Args, Default)]
+pub struct PlanArgs {
+    #[command(subcommand)]
+    pub what: Option<PlanWhat>,
+    #[command(flatten)]
+    pub selection: PhaseSelection,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum PlanWhat {
+    /// Show what `reset` would do, path by path, unit by unit; changes nothing
+    #[command(after_help = AFTER_HELP.as_str())]
+    Reset(ResetArgs),
+}
+
+#[derive(Debug, Clone, clap::Args, Default)]
+pub struct ResetArgs {
+    /// Also remove the packages apply installed (absent before it); without this they stay
+    #[arg(long)]
+    pub purge_packages: bool,
 }
 
 /// `--only` / `--skip`: which phases run (preflight always runs unless skipped by name).

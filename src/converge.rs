@@ -28,19 +28,12 @@ pub fn skipped(name: &'static str) -> PhaseResult {
 
 /// Runs `phases`; returns their results and the exit code of the first failure (if any).
 pub fn run(ctx: &Ctx, phases: &[&dyn Phase], mode: Mode) -> (Vec<PhaseResult>, Option<ExitCode>) {
-    let exec = Executor::new(ctx.host, ctx.settings, &ctx.state.dir, ctx.events, ctx.units);
+    let exec = Executor::new(ctx);
     let mut results = Vec::new();
     for phase in phases {
         let name = phase.name();
         let started = Instant::now();
         ctx.events.emit("phase-start", json!({ "phase": name }));
-        let outcome = phase.check(ctx).and_then(|actions| {
-            if mode == Mode::Apply {
-                apply(&exec, &actions)?;
-                phase.verify(ctx)?;
-            }
-            Ok(actions)
-        });
         let mut result = PhaseResult {
             name,
             status: PhaseStatus::Unchanged,
@@ -49,15 +42,20 @@ pub fn run(ctx: &Ctx, phases: &[&dyn Phase], mode: Mode) -> (Vec<PhaseResult>, O
             checks: Vec::new(),
             error: None,
         };
+        // Described before they run, so `create` and `update` say what the machine had.
+        let outcome = phase.check(ctx).and_then(|actions| {
+            result.changes = actions.iter().map(|a| a.change(ctx.host)).collect();
+            if mode == Mode::Apply {
+                apply(&exec, &actions)?;
+                phase.verify(ctx)?;
+            }
+            Ok(actions)
+        });
         let mut failed = None;
         match outcome {
-            Ok(actions) => {
-                result.changes = actions.iter().map(|a| a.change(ctx.host)).collect();
-                // In a plan, the status is what apply would report.
-                if !actions.is_empty() {
-                    result.status = PhaseStatus::Changed;
-                }
-            }
+            // In a plan, the status is what apply would report.
+            Ok(actions) if !actions.is_empty() => result.status = PhaseStatus::Changed,
+            Ok(_) => {}
             Err(e) => {
                 let (info, code) = failure::describe(name, &e);
                 tracing::error!("phase {name} failed: {}", info.message);

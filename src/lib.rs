@@ -11,6 +11,7 @@ pub mod host;
 pub mod manifest;
 pub mod phases;
 pub mod report;
+pub mod reset;
 pub mod result;
 pub mod run;
 pub mod state;

@@ -118,11 +118,14 @@ impl Check {
 /// What a phase would change (plan) or did change (apply).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Change {
-    /// file | directory | unit | package | sysctl | module | command | cluster
+    /// file | directory | unit | package | sysctl | module | command | cluster | mount |
+    /// interface | firewall (the last three: `reset`)
     pub kind: &'static str,
     /// The path, unit, package, sysctl key… it concerns.
     pub target: String,
-    /// create | update | remove | install | enable | start | set | run | load
+    /// create | update | remove | restore | install | enable | start | set | run | load |
+    /// stop | disable | keep (`keep`: left as it is on purpose, e.g. packages without
+    /// `reset --purge-packages`)
     pub action: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,

@@ -17,6 +17,7 @@ pub mod packages;
 pub mod probe;
 pub mod proc_net;
 pub mod systemd;
+pub mod teardown;
 
 use std::path::{Path, PathBuf};
 

@@ -74,100 +74,132 @@ mnb_fingerprint() {
 
 # --- helpers of the 2x scenarios (config errors, support window, fidelity, runtimes, reboot) ---
 
-# What `find` records of a tree for "nothing changed": path, type, mtime, size, mode, owner
-# and link target of every entry (directories and symlinks too, so that a created directory
-# or an enabled unit shows). Kept out: cloud-init's own bookkeeping (/var/lib/cloud, which
-# moves on to the next module while we look) and the tool's state dir (it always records
-# its result), /etc/machine-id and ld.so.cache as in mnb_fingerprint.
-MNB_SNAPSHOT_CMD='find /etc /usr /opt /var/lib -xdev \( -path /var/lib/cloud -o -path /var/lib/minikube-none-bootstrap \
-  -o -path /etc/machine-id -o -path /etc/ld.so.cache \) -prune -o -printf "%p %y %T@ %s %m %U %l\n" 2>/dev/null | LC_ALL=C sort'
+# What `find` records of the trees apply may change, for "nothing changed": path, type,
+# mtime, size, mode, owner and link target of every entry (directories and symlinks too,
+# so that a created directory or an enabled unit shows). Left out: cloud-init's own
+# bookkeeping (/var/lib/cloud: it moves on to its next modules while we look), the tool's
+# state dir (every run records its result there; /var/lib itself is not listed, as making
+# that dir changes its mtime: what else appears in /var/lib is listed), /etc/machine-id
+# and ld.so.cache.
+MNB_SNAPSHOT_CMD='find /etc /usr /opt /var/lib/* -xdev \( -path /var/lib/cloud -o -path /var/lib/minikube-none-bootstrap -o -path /etc/machine-id -o -path /etc/ld.so.cache \) -prune -o -printf "%p %y %T@ %s %m %U %l\n" 2>/dev/null | LC_ALL=C sort'
 
-# mnb_snapshot_vendor_data OUT: a vendor-data shell part that records the snapshot at
+# mnb_snapshot_vendor_data OUT: a vendor-data shell part that records that snapshot in
 # /var/tmp/mnb-before. cloud-init runs vendor scripts (scripts_vendor) in its final stage
-# right before the user's runcmd (scripts_user), so the snapshot is the host exactly as the
-# tool found it. Pass OUT as seed_dir's third argument (mnb_boot_with).
+# right before the user-data's runcmd (scripts_user), so the snapshot is the host exactly
+# as the tool finds it. Boot with mnb_boot_with.
 mnb_snapshot_vendor_data() {
   printf '#!/bin/sh\n# mnb: snapshot of the host just before runcmd\n%s > /var/tmp/mnb-before\n' "$MNB_SNAPSHOT_CMD" > "$1"
 }
 
-# mnb_snapshot_diff NAME: the snapshot now vs /var/tmp/mnb-before (empty: nothing changed)
+# mnb_snapshot_take NAME FILE: the same snapshot, now, into FILE inside the guest
+mnb_snapshot_take() {
+  guest_exec "$1" sh -c "$MNB_SNAPSHOT_CMD > $2"
+}
+
+# mnb_snapshot_diff NAME [BEFORE]: the snapshot now vs BEFORE (a file in the guest, default
+# /var/tmp/mnb-before); prints the diff, nothing when nothing changed
 mnb_snapshot_diff() {
-  local now
-  now=$(guest_exec "$1" sh -c "$MNB_SNAPSHOT_CMD")
-  diff <(guest_exec "$1" cat /var/tmp/mnb-before) <(printf '%s\n' "$now") || true
+  guest_exec "$1" sh -c "$MNB_SNAPSHOT_CMD > /var/tmp/mnb-now; diff ${2:-/var/tmp/mnb-before} /var/tmp/mnb-now" || true
 }
 
 # mnb_boot_with NAME SUITE USER_DATA VENDOR_DATA: mnb_boot with an extra vendor-data part
 mnb_boot_with() {
   local g=$1 suite=$2 ud=$3 vd=$4
   GUEST_HOSTNAME=${GUEST_HOSTNAME:-node1} GUEST_CA_FILE=$MNB_MIRROR_TLS/ca.crt seed_dir "$GUEST_WORK/seed" "$ud" "$vd"
+  # shellcheck disable=SC2086  # MNB_PACKAGES is a list
   GUEST_REPO=$(guest_repo "$suite" $MNB_PACKAGES) guest_start_nspawn "$g" "$suite" "$GUEST_WORK/seed" \
     --bind-ro="$MNB_BIN:/usr/local/bin/minikube-none-bootstrap"
 }
 
-# mnb_untouched NAME: fails unless the host is as it was before runcmd: the snapshot is
-# unchanged, and none of what apply installs or writes exists.
+# mnb_untouched NAME [BEFORE]: fails unless the host is as it was at the snapshot BEFORE
+# (default: the one taken before runcmd) and nothing apply installs or writes is there:
+# packages (dpkg), drop-ins, binaries, runtime and cluster files, units (systemd).
 mnb_untouched() {
   local g=$1 d p st
-  d=$(mnb_snapshot_diff "$g")
+  d=$(mnb_snapshot_diff "$g" "${2:-}")
   [ -z "$d" ] || { printf '%s\n' "$d" >&2; fail "the host changed (snapshot diff above)"; }
-  log "ok: snapshot of /etc /usr /opt /var/lib unchanged ($(guest_exec "$g" wc -l < /dev/null /var/tmp/mnb-before | cut -d' ' -f1) entries)"
-  for p in conntrack socat containerd runc sudo iptables docker.io; do
+  log "ok: /etc /usr /opt /var/lib unchanged ($(guest_exec "$g" wc -l < /dev/null /var/tmp/mnb-now | cut -d' ' -f1) entries: path, mtime, size, mode, owner)"
+  for p in conntrack socat ethtool iptables sudo containerd runc docker.io; do
     # shellcheck disable=SC2016
     st=$(guest_exec "$g" dpkg-query -W -f='${Status}' "$p" 2> /dev/null || true)
     [[ $st != *" installed" ]] || fail "package $p is installed ($st)"
   done
-  log "ok: none of the packages apply installs is installed"
-  for p in /etc/modules-load.d/minikube-none-bootstrap.conf /etc/sysctl.d/90-minikube-none-bootstrap.conf \
-      /usr/local/bin/minikube /usr/local/bin/crictl /usr/local/bin/cri-dockerd /opt/cni/bin /etc/crictl.yaml \
-      /etc/containerd/config.toml /root/.kube /root/.minikube /var/lib/minikube; do
+  log "ok: none of the packages apply installs is installed (dpkg-query)"
+  [ -z "$(guest_exec "$g" find /etc/modules-load.d /etc/sysctl.d -name '*minikube-none-bootstrap*')" ] ||
+    fail "a modules-load.d or sysctl.d drop-in of the tool exists"
+  for p in /usr/local/bin/minikube /usr/local/bin/crictl /usr/local/bin/cri-dockerd /opt/cni /etc/crictl.yaml \
+      /etc/containerd /etc/systemd/system/cri-docker.service /root/.kube /root/.minikube /var/lib/minikube \
+      /etc/kubernetes; do
     ! guest_exec "$g" test -e "$p" || fail "$p exists"
   done
-  log "ok: no drop-in, binary, runtime or cluster file of the tool"
-  for p in containerd.service docker.service kubelet.service cri-docker.socket; do
+  log "ok: no drop-in, binary, runtime or cluster file of apply's"
+  for p in containerd.service docker.service cri-docker.socket kubelet.service; do
     assert_eq not-found "$(guest_exec "$g" systemctl show -p LoadState --value "$p")" "$p LoadState"
   done
 }
 
-# mnb_qemu_boot NAME SUITE USER_DATA [VENDOR_DATA]: a qemu guest with the tool "baked in":
-# the binary travels on the share and a vendor-data boothook puts it at
+# mnb_qemu_boot NAME SUITE USER_DATA: a qemu guest with the tool "baked in": the binary
+# travels on the share, and a vendor-data boothook installs it as
 # /usr/local/bin/minikube-none-bootstrap before cloud-init's modules run, once (a later
-# boot finds it there), like an image built by Packer. The test CA as for mnb_boot.
+# boot finds it there), like an image Packer built. Test CA and hostname as for mnb_boot.
 mnb_qemu_boot() {
-  local g=$1 suite=$2 ud=$3 vd=${4:-} s
+  local g=$1 suite=$2 ud=$3 s
   s=$(guest_share "$g")
   mkdir -p "$s/bin"
   cp -f "$MNB_BIN" "$s/bin/minikube-none-bootstrap"
-  printf '#cloud-boothook\n#!/bin/sh\n[ -x /usr/local/bin/minikube-none-bootstrap ] || install -m 0755 /mnt/host/bin/minikube-none-bootstrap /usr/local/bin/\n' \
+  printf '%s\n' '#cloud-boothook' '#!/bin/sh' \
+    '[ -x /usr/local/bin/minikube-none-bootstrap ] || install -m 0755 /mnt/host/bin/minikube-none-bootstrap /usr/local/bin/' \
     > "$GUEST_WORK/install-tool.boothook"
-  if [ -n "$vd" ]; then
-    # one extra part only (seed_dir): the boothook goes first, then VENDOR_DATA's lines
-    fail "mnb_qemu_boot: an extra vendor-data part is not supported"
-  fi
   GUEST_HOSTNAME=${GUEST_HOSTNAME:-node1} GUEST_CA_FILE=$MNB_MIRROR_TLS/ca.crt \
     seed_dir "$GUEST_WORK/seed" "$ud" "$GUEST_WORK/install-tool.boothook"
+  # shellcheck disable=SC2086
   GUEST_REPO=$(guest_repo "$suite" $MNB_PACKAGES) guest_start_qemu "$g" "$suite" "$GUEST_WORK/seed"
 }
 
-# mnb_cri_dockerd_daemon NAME: repacks the mirror's cri-dockerd tarball (mnb_mirror) with a
-# stand-in that can run as cri-docker.service: make-artifacts.sh's stand-in prints its
-# version and exits, which a Type=notify unit reports as a failed start. This one answers
-# --version the same way and otherwise tells systemd it is ready (sd_notify READY=1, from
-# the service's main pid: `exec systemd-notify --exec`) and idles like the daemon; the CRI
-# socket itself is systemd's (cri-docker.socket). SHA256SUMS is updated, so a pin read from
-# it is this tarball's. Prints the tarball's sha256.
+# mnb_cri_dockerd_daemon: repacks the cri-dockerd tarball of the mirror tree (mnb_mirror)
+# with a stand-in that can run as cri-docker.service. make-artifacts.sh's stand-in prints
+# its version and exits, which a Type=notify unit reports as a failed start; this one
+# answers --version the same way and, started by systemd, reports READY=1 from the unit's
+# main pid (`exec systemd-notify --ready --exec ";" sleep infinity`) and idles like the daemon. The CRI socket is
+# systemd's (cri-docker.socket). SHA256SUMS is updated; prints the tarball's sha256.
 mnb_cri_dockerd_daemon() {
-  local www=$GUEST_WORK/mirror rel tmp v
+  local www=$GUEST_WORK/mirror rel tmp v sum
   rel=$(awk '$2 ~ /cri-dockerd-.*\.tgz$/ {print $2}' "$www/SHA256SUMS")
   [ -n "$rel" ] || fail "no cri-dockerd tarball in $www/SHA256SUMS"
-  v=$(basename "$rel"); v=${v#cri-dockerd-}; v=${v%%.amd64.tgz}
+  v=$(basename "$rel"); v=${v#cri-dockerd-}; v=${v%.amd64.tgz}
   tmp=$(mktemp -d)
   mkdir -p "$tmp/cri-dockerd"
-  cat > "$tmp/cri-dockerd/cri-dockerd" <<EOF
-#!/bin/sh
-# cri-dockerd stand-in for tests, able to run as cri-docker.service: not the real program.
-case "\${1:-}" in
-    --version | -v | version) echo "cri-dockerd $v (stand-in)"; exit 0 ;;
-esac
-[ -n "\${NOTIFY_SOCKET:-}" ] || { echo "cri-dockerd stand-in: not the real program (args: \$*)" >&2; exit 0; }
-exec systemd-notify --ready --exec -- sleep infinity
+  # shellcheck disable=SC2016  # the stand-in's own expansions
+  printf '%s\n' '#!/bin/sh' \
+    '# cri-dockerd stand-in for tests, able to run as cri-docker.service: not the real program.' \
+    'case "${1:-}" in' \
+    "    --version | -v | version) echo \"cri-dockerd $v (stand-in)\"; exit 0 ;;" \
+    'esac' \
+    '[ -n "${NOTIFY_SOCKET:-}" ] || { echo "cri-dockerd stand-in: not the real program (args: $*)" >&2; exit 0; }' \
+    'exec systemd-notify --ready --exec ";" sleep infinity' > "$tmp/cri-dockerd/cri-dockerd"
+  chmod 755 "$tmp/cri-dockerd/cri-dockerd"
+  tar -C "$tmp" --owner=0 --group=0 --numeric-owner --mtime=@0 --sort=name -cf - cri-dockerd | gzip -n -9 > "$www/$rel"
+  rm -rf "$tmp"
+  sum=$(sha256sum "$www/$rel" | cut -d' ' -f1)
+  awk -v rel="$rel" -v sum="$sum" '$2 == rel { $1 = sum } { print $1 "  " $2 }' "$www/SHA256SUMS" > "$www/SHA256SUMS.new"
+  mv "$www/SHA256SUMS.new" "$www/SHA256SUMS"
+  echo "$sum"
+}
+
+# mnb_sha NAME_REGEX: the sha256 of the mirror tree's artifact whose path matches (SHA256SUMS)
+mnb_sha() {
+  awk -v re="$1" '$2 ~ re { print $1 }' "$GUEST_WORK/mirror/SHA256SUMS"
+}
+
+# mnb_sysctl_effective NAME KEY: the value KEY gets at boot: its last assignment in the
+# configuration systemd-sysctl applies (every sysctl.d file, in its order of application).
+mnb_sysctl_effective() {
+  # shellcheck disable=SC2016
+  guest_exec "$1" /usr/lib/systemd/systemd-sysctl --cat-config | awk -v k="$2" '
+    /^[ \t]*[#;]/ { next }
+    { line = $0; sub(/^[ \t]*-/, "", line); n = index(line, "="); if (!n) next
+      key = substr(line, 1, n - 1); val = substr(line, n + 1)
+      gsub(/^[ \t]+|[ \t]+$/, "", key); gsub(/^[ \t]+|[ \t]+$/, "", val); gsub("/", ".", key)
+      if (key == k) v = val }
+    END { print v }'
+}
