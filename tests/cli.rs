@@ -238,5 +238,5 @@ fn a_kernel_upgraded_without_reboot_exits_6_and_changes_nothing() {
     assert_eq!(doc["outcome"], "reboot-required");
     let host = doc["phases"].as_array().unwrap().iter().find(|p| p["name"] == "host").unwrap();
     assert_eq!(host["error"]["code"], "reboot-required");
-    assert!(!t.at("/etc/sysctl.d/90-minikube-none-bootstrap.conf").exists(), "nothing written");
+    assert!(!t.at("/etc/sysctl.d/99-zz-minikube-none-bootstrap.conf").exists(), "nothing written");
 }

@@ -16,7 +16,7 @@ use support::*;
 
 const STATE: &str = "/var/lib/minikube-none-bootstrap";
 const RESULT: &str = "/run/minikube-none-bootstrap/result.json";
-const SYSCTL_DROPIN: &str = "/etc/sysctl.d/90-minikube-none-bootstrap.conf";
+const SYSCTL_DROPIN: &str = "/etc/sysctl.d/99-zz-minikube-none-bootstrap.conf";
 const MODULES_DROPIN: &str = "/etc/modules-load.d/minikube-none-bootstrap.conf";
 const SYSCTLS: [&str; 5] = [
     "/proc/sys/net/ipv4/ip_forward",

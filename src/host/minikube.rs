@@ -136,11 +136,9 @@ pub fn start(bin: &Path, args: &[String], env: &[(String, String)], events: &Eve
     Err(match fatal {
         Some(d) => {
             let name = str_of(&d["name"]);
-            let msg = format!(
-                "minikube start failed: {name} (minikube exit code {}): {}",
-                str_of(&d["exitcode"]),
-                str_of(&d["message"]).trim()
-            );
+            let detail = str_of(&d["message"]);
+            let detail = if detail.trim().is_empty() { String::new() } else { format!(": {}", detail.trim()) };
+            let msg = format!("minikube start failed: {name} (minikube exit code {}){detail}", str_of(&d["exitcode"]));
             let advice = str_of(&d["advice"]);
             let remedy = if advice.trim().is_empty() {
                 "see minikube's message above; fix it and re-run".to_string()

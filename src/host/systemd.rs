@@ -49,10 +49,15 @@ impl Systemd {
 
     /// `active`, `inactive`, `failed`, … (`inactive` for a unit systemd does not know).
     pub fn active_state(&self, unit: &str) -> Result<String> {
+        Ok(self.states(unit)?.0)
+    }
+
+    /// ActiveState and SubState (`activating`/`auto-restart` is a unit crash-looping).
+    fn states(&self, unit: &str) -> Result<(String, String)> {
         zbus::block_on(async {
             let path = self.manager()?.load_unit(unit.to_string()).await?;
             let u = UnitProxy::builder(&self.conn).path(path).cache_properties(CacheProperties::No).build().await?;
-            Ok::<_, anyhow::Error>(u.active_state().await?)
+            Ok::<_, anyhow::Error>((u.active_state().await?, u.sub_state().await?))
         })
         .with_context(|| format!("reading the state of {unit}"))
     }
@@ -110,13 +115,14 @@ impl Systemd {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let state = self.active_state(unit)?;
+        let (state, sub) = self.states(unit)?;
         let ok = match verb {
             Verb::Stop => state != "active",
-            _ => state == "active" || state == "activating",
+            // A unit waiting to be restarted after its process died did not start.
+            _ => state == "active" || (state == "activating" && sub != "auto-restart"),
         };
         if !ok {
-            bail!("{unit} is {state} after {}{}", verb.word(), journal_tail(unit));
+            bail!("{unit} is {state} ({sub}) after {}{}", verb.word(), journal_tail(unit));
         }
         Ok(())
     }

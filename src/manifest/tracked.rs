@@ -38,7 +38,7 @@ pub const TRACKED: &[&str] = &[
     "/etc/ssl/certs/minikubeCA.pem",
     "/etc/ssl/certs/b5213941.0",
     "/etc/modules-load.d/minikube-none-bootstrap.conf",
-    "/etc/sysctl.d/90-minikube-none-bootstrap.conf",
+    "/etc/sysctl.d/99-zz-minikube-none-bootstrap.conf",
     "/root/.kube",
     "/root/.kube/config",
     "/root/.minikube/**",

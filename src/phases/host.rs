@@ -9,7 +9,9 @@ use anyhow::Result;
 pub struct HostSetup;
 
 pub const MODULES_DROPIN: &str = "/etc/modules-load.d/minikube-none-bootstrap.conf";
-pub const SYSCTL_DROPIN: &str = "/etc/sysctl.d/90-minikube-none-bootstrap.conf";
+/// Sorts after the distributions' own 99-*.conf (bookworm's 99-protect-links.conf sets
+/// fs.protected_regular=2): systemd-sysctl applies files in name order, the last one wins.
+pub const SYSCTL_DROPIN: &str = "/etc/sysctl.d/99-zz-minikube-none-bootstrap.conf";
 const MODULES: [&str; 2] = ["overlay", "br_netfilter"];
 /// fs.protected_regular=0: minikube's lock files in /tmp fail otherwise.
 const SYSCTLS: [(&str, &str); 5] = [

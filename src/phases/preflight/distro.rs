@@ -124,8 +124,8 @@ fn packaged(os: &OsRelease, runtime: Runtime) -> Option<Packaged> {
         Runtime::Docker if debian_family => Packaged::Yes("docker.io"),
         Runtime::Docker if fedora_family => Packaged::Yes("moby-engine"),
         Runtime::CriO if fedora_family => Packaged::Yes("cri-o"),
-        // bullseye and bookworm have no cri-o package; later releases are not confirmed.
-        Runtime::CriO if os.id == "debian" && major.is_some_and(|m| m <= 12) => Packaged::No,
+        // bullseye, bookworm and trixie have no cri-o package; later releases are not confirmed.
+        Runtime::CriO if os.id == "debian" && major.is_some_and(|m| m <= 13) => Packaged::No,
         Runtime::CriO if debian_family => Packaged::Unverified("cri-o"),
         _ => return None,
     })
@@ -183,9 +183,15 @@ fn container_runtime(i: &Inputs, os: Option<&OsRelease>) -> Check {
             };
             check.fact("candidate", c).fact("packages", [p])
         }
-        Packaged::No => Check::fail(ID, format!("{name} does not package {rt}"))
-            .remedy("set container-runtime: containerd (or docker)")
-            .fact("packages", Vec::<&str>::new()),
+        // An added repository (cri-o's own) may still provide it: apt-cache knows.
+        Packaged::No => match candidate("cri-o").filter(|_| i.runtime == Runtime::CriO) {
+            Some(c) => Check::pass(ID, format!("{rt} {c} is available from an added apt repository (package cri-o)"))
+                .fact("candidate", c)
+                .fact("packages", ["cri-o"]),
+            None => Check::fail(ID, format!("{name} does not package {rt}"))
+                .remedy("set container-runtime: containerd (or docker), or add a repository that has cri-o")
+                .fact("packages", Vec::<&str>::new()),
+        },
         Packaged::Unverified(p) => match candidate(p) {
             Some(c) => {
                 let msg = format!("{rt} {c} is available from the apt sources (package {p})");

@@ -20,7 +20,7 @@ tracked=(
   /etc/docker/daemon.json /etc/containerd/config.toml /etc/crictl.yaml '/etc/cni/net.d/**' /etc/cni/net.mk
   '/opt/cni/bin/**' /etc/hosts
   /usr/share/ca-certificates/minikubeCA.pem /etc/ssl/certs/minikubeCA.pem /etc/ssl/certs/b5213941.0
-  /etc/modules-load.d/minikube-none-bootstrap.conf /etc/sysctl.d/90-minikube-none-bootstrap.conf
+  /etc/modules-load.d/minikube-none-bootstrap.conf /etc/sysctl.d/99-zz-minikube-none-bootstrap.conf
   /root/.kube /root/.kube/config '/root/.minikube/**'
   /etc/systemd/system/multi-user.target.wants/kubelet.service
   /etc/systemd/system/multi-user.target.wants/containerd.service

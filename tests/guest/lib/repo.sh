@@ -56,7 +56,9 @@ guest__build_repo() {
     # stale lists name .debs the archive has dropped: refresh once and retry
     if ! guest__apt "$suite" "${dl[@]}" >&2; then
       guest__apt_update "$suite" force
-      guest__apt "$suite" "${dl[@]}" >&2
+      # explicit: callers inside `if`/`||` run without set -e, and a failed resolve must not
+      # be cached as an empty repo
+      guest__apt "$suite" "${dl[@]}" >&2 || { rm -rf "$tmp"; return 1; }
     fi
   fi
   rm -rf "$tmp/partial" "$tmp/lock"
