@@ -287,7 +287,31 @@ pub fn load(args: &ConfigArgs, root: &Path) -> Result<Settings, ConfigError> {
         Some(p) => parse_file(p)?,
         None => FileConfig::default(),
     };
-    Ok(Settings::merge(file, path, args))
+    let settings = Settings::merge(file, path, args);
+    settings.check_pins()?;
+    Ok(settings)
+}
+
+impl Settings {
+    /// cri-dockerd's releases publish no checksum file: without a bundle (whose manifest
+    /// lists digests), the docker runtime needs a pinned digest before anything is changed.
+    pub fn check_pins(&self) -> Result<(), ConfigError> {
+        if self.container_runtime == Runtime::Docker && self.cri_dockerd.sha256.is_none() && self.bundle.is_none() {
+            let v = &self.cri_dockerd.version;
+            return Err(ConfigError {
+                code: "config-missing-pin",
+                message: format!(
+                    "container-runtime docker needs cri-dockerd.sha256{}: cri-dockerd's releases publish no checksum file to verify cri-dockerd-{}.amd64.tgz against",
+                    self.source.as_ref().map(|p| format!(" (in {})", p.display())).unwrap_or_default(),
+                    v.bare()
+                ),
+                remedy: format!(
+                    "pin it: `cri-dockerd: {{version: {v}, sha256: <sha256sum of the release tarball>}}` (or --cri-dockerd-sha256)"
+                ),
+            });
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
