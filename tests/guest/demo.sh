@@ -6,6 +6,8 @@
 #   demo.sh         provision and report (the guest stays up)
 #   demo.sh shell   a root shell inside the guest
 #   demo.sh stop    power it off and clean up
+# UPSTREAM=1 (a machine with internet): a qemu guest with a real network, apt from the Debian
+# archive, the shipped user-data as it is: real upstream artifacts and real minikube.
 set -euo pipefail
 export GUEST_SCENARIO=demo
 W=/var/tmp/minikube-none-bootstrap-e2e/demo
@@ -33,14 +35,25 @@ export GUEST_KEEP=1
 . "$HERE/project.sh"
 G=demo
 
-step "config: the test mirror (https://mirror.test, test CA); the rest as shipped"
-mnb_mirror_config "$W/config.yaml"
-mnb_user_data "$W/config.yaml" "$W/user-data"
-guest_net_prepare "$G" nspawn
-mnb_mirror "$G"
-step "boot a fresh Debian 13 guest; cloud-init runs: minikube-none-bootstrap apply"
-mnb_boot "$G" trixie "$W/user-data"
-ci=$(guest_wait_cloudinit "$G" 600) || true
+if [ "${UPSTREAM:-0}" = 1 ]; then
+  step "UPSTREAM=1: the shipped user-data unchanged; apt from the Debian archive; a qemu guest with a network"
+  cp "$MNB_SRC/cloud-init/user-data.yaml" "$W/user-data"
+  printf '%s\n' '#cloud-boothook' '#!/bin/sh' 'rm -f /etc/apt/sources.list.d/offline.list' \
+    'printf "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie trixie-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\nTypes: deb\nURIs: http://security.debian.org/debian-security\nSuites: trixie-security\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n" > /etc/apt/sources.list.d/debian.sources' \
+    > "$W/archive.boothook"
+  MNB_MIRROR_TLS=$W/tls; mirror_cert "$MNB_MIRROR_TLS"   # mnb_qemu_boot installs a CA; unused here
+  GUEST_QEMU_RESTRICT=off MNB_EXTRA_VENDOR="$W/archive.boothook" mnb_qemu_boot "$G" trixie "$W/user-data"
+  ci=$(guest_wait_cloudinit "$G" 3600) || true
+else
+  step "config: the test mirror (https://mirror.test, test CA); the rest as shipped"
+  mnb_mirror_config "$W/config.yaml"
+  mnb_user_data "$W/config.yaml" "$W/user-data"
+  guest_net_prepare "$G" nspawn
+  mnb_mirror "$G"
+  step "boot a fresh Debian 13 guest; cloud-init runs: minikube-none-bootstrap apply"
+  mnb_boot "$G" trixie "$W/user-data"
+  ci=$(guest_wait_cloudinit "$G" 600) || true
+fi
 
 echo
 echo "=== cloud-init: $(jq -r .status <<< "$ci")"
@@ -55,7 +68,10 @@ Look inside:   make demo-shell   (then e.g. cat /var/log/cloud-init-output.log,
                jq . /var/lib/minikube-none-bootstrap/result.json, systemctl status kubelet,
                minikube-none-bootstrap plan)
 Stop it:       make demo-stop
-Parts that are doubles here (no internet): minikube and Kubernetes (tests/double/), and the
-release tarballs' binaries (stand-ins). systemd, apt, cloud-init, containerd and HTTPS are real.
 EOF
+if [ "${UPSTREAM:-0}" != 1 ]; then
+  echo "Parts that are doubles here (no internet): minikube and Kubernetes (tests/double/), and the"
+  echo "release tarballs' binaries (stand-ins). systemd, apt, cloud-init, containerd and HTTPS are real."
+  echo "With internet: make demo UPSTREAM=1 (real artifacts, real minikube, in a qemu guest)."
+fi
 [ "$(mnb_result "$G" .outcome)" = success ]

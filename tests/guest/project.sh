@@ -151,7 +151,7 @@ mnb_qemu_boot() {
     '[ -x /usr/local/bin/minikube-none-bootstrap ] || install -m 0755 /mnt/host/bin/minikube-none-bootstrap /usr/local/bin/' \
     > "$GUEST_WORK/install-tool.boothook"
   GUEST_HOSTNAME=${GUEST_HOSTNAME:-node1} GUEST_CA_FILE=$MNB_MIRROR_TLS/ca.crt \
-    seed_dir "$GUEST_WORK/seed" "$ud" "$GUEST_WORK/install-tool.boothook"
+    seed_dir "$GUEST_WORK/seed" "$ud" "$GUEST_WORK/install-tool.boothook" ${MNB_EXTRA_VENDOR:+"$MNB_EXTRA_VENDOR"}
   # shellcheck disable=SC2086
   GUEST_REPO=$(guest_repo "$suite" $MNB_PACKAGES) guest_start_qemu "$g" "$suite" "$GUEST_WORK/seed"
 }

@@ -6,7 +6,7 @@
 # ext4 image; it stays across guest_reboot and guest_stop + guest_start_qemu of the same
 # NAME (a VM booted again), until guest_discard NAME. Seed: an ISO labelled cidata.
 # Share: 9p tag "hostshare", mounted at /mnt/host by the image. Network: user-net with
-# restrict=on (no route off the machine); ssh on a free 127.0.0.1 port; mirror.test =
+# restrict=on (no route off the machine; only `make demo UPSTREAM=1` sets GUEST_QEMU_RESTRICT=off); ssh on a free 127.0.0.1 port; mirror.test =
 # 10.0.2.100, ports GUEST_MIRROR_PORTS relayed into the gateway namespace (net.sh).
 
 GUEST_QEMU_MEM=${GUEST_QEMU_MEM:-2048}
@@ -63,7 +63,7 @@ guest__qemu_launch() {
     -append "root=/dev/vda rw console=ttyS0 fsck.mode=skip quiet systemd.show_status=1" \
     -drive "file=$d/disk.qcow2,if=virtio,format=qcow2,discard=unmap,cache=unsafe" \
     -drive "file=$d/seed.iso,if=virtio,format=raw,readonly=on" \
-    -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:22$fwd" \
+    -netdev "user,id=n0,restrict=${GUEST_QEMU_RESTRICT:-on},hostfwd=tcp:127.0.0.1:$port-:22$fwd" \
     -device virtio-net-pci,netdev=n0 \
     -virtfs "local,path=$d/share,mount_tag=hostshare,security_model=none,id=hs" \
     -device virtio-rng-pci "${args[@]}" \

@@ -8,7 +8,7 @@
 # The boothook reads the harness's runtime facts from the share (/mnt/host/harness/,
 # written by guest_start_*): the mirror.test address, root's ssh key (qemu).
 
-# seed_dir DIR USERDATA_FILE [VENDORDATA_FILE]
+# seed_dir DIR USERDATA_FILE [VENDORDATA_FILE...]
 #   Writes DIR/{user-data,meta-data,vendor-data}. meta-data: a fresh instance-id (so
 #   cloud-init treats the boot as a new instance) and local-hostname $GUEST_HOSTNAME
 #   (default testvm). VENDORDATA_FILE (optional) becomes a further vendor-data part; its
@@ -23,7 +23,7 @@ seed_dir() {
   cp "$ud" "$dir/user-data"
   printf 'instance-id: iid-%s\nlocal-hostname: %s\n' "$(date +%s%N)" "$host" > "$dir/meta-data"
   guest__boothook "$host" > "$dir/.boothook"
-  "$GUEST_HOST_PY" - "$dir/.boothook" "$vd" > "$dir/vendor-data" <<'EOF'
+  "$GUEST_HOST_PY" - "$dir/.boothook" "${@:3}" > "$dir/vendor-data" <<'EOF'
 import sys
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
