@@ -9,7 +9,7 @@ use crate::host::systemd::Units;
 use crate::phases::Ctx;
 use crate::phases::preflight;
 use crate::reset;
-use crate::result::{ErrorInfo, ExitCode, PhaseResult, PhaseStatus};
+use crate::result::{ErrorInfo, ExitCode, PhaseStatus};
 use crate::run::Run;
 use crate::state::{LOCK_FILE, LockError, RunLock, StateDir};
 use clap::{CommandFactory, Parser};
@@ -51,7 +51,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     };
     let (mode, selection) = match &cli.command {
         Command::Preflight => {
-            let phase = run.preflight_phase(&settings);
+            let phase = preflight::phase(&run, &settings);
             let code = if phase.status == PhaseStatus::Failed { ExitCode::PreflightBlocked } else { ExitCode::Success };
             run.push(phase);
             return Ok(run.finish(code, None, cli.global.output));
@@ -73,7 +73,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     if !selection.runs("preflight") {
         run.push(converge::skipped("preflight"));
     } else {
-        let phase = run.preflight_phase(&settings);
+        let phase = preflight::phase(&run, &settings);
         let blocked = phase.status == PhaseStatus::Failed;
         run.push(phase);
         if blocked {
@@ -165,49 +165,4 @@ fn init_logging(verbose: u8) {
             )
             .try_init(),
     };
-}
-
-/// Preflight as a phase: checks only, no changes; failed when a check fails.
-impl Run {
-    pub fn preflight_phase(&mut self, s: &config::Settings) -> PhaseResult {
-        let started = std::time::Instant::now();
-        self.events.emit("phase-start", serde_json::json!({ "phase": "preflight" }));
-        let inputs = preflight::Inputs {
-            host: &self.host,
-            today: self.today,
-            runtime: s.container_runtime,
-            kubernetes_version: &s.kubernetes_version,
-            proxy_http: s.proxy.http.as_deref(),
-            proxy_https: s.proxy.https.as_deref(),
-            no_proxy: s.proxy.no_proxy.as_deref(),
-            owned_cluster: self.state.owns_cluster(),
-            lock_path: self.host.path(crate::state::LOCK_FILE),
-        };
-        let mut checks = preflight::run_checks(&inputs);
-        preflight::apply_policy(&mut checks, &s.preflight_ignore, s.strict);
-        for c in &checks {
-            self.events.emit("check", serde_json::json!({ "phase": "preflight", "check": c }));
-        }
-        let failed: Vec<&str> =
-            checks.iter().filter(|c| c.status == crate::result::CheckStatus::Fail).map(|c| c.id).collect();
-        let error = (!failed.is_empty()).then(|| ErrorInfo {
-            code: "preflight-blocked".into(),
-            message: format!("preflight failed: {}", failed.join(", ")),
-            remedy: "fix what each failed check's remedy says, or list its id in preflight.ignore to proceed anyway"
-                .into(),
-        });
-        let phase = PhaseResult {
-            name: "preflight",
-            status: if error.is_some() { PhaseStatus::Failed } else { PhaseStatus::Unchanged },
-            duration_ms: started.elapsed().as_millis() as u64,
-            changes: Vec::new(),
-            checks,
-            error,
-        };
-        self.events.emit(
-            "phase-finish",
-            serde_json::json!({ "phase": "preflight", "status": phase.status, "duration_ms": phase.duration_ms }),
-        );
-        phase
-    }
 }

@@ -7,9 +7,11 @@ mod resources;
 mod software;
 mod system;
 
+use crate::config::Settings;
 use crate::config::{Runtime, Version};
 use crate::host::Host;
-use crate::result::{Check, CheckStatus};
+use crate::result::{Check, CheckStatus, ErrorInfo, PhaseResult, PhaseStatus};
+use crate::run::Run;
 use std::path::PathBuf;
 
 /// Every check id, in report order. `preflight.ignore` accepts exactly these.
@@ -83,6 +85,47 @@ pub fn apply_policy(checks: &mut [Check], ignore: &[crate::config::CheckId], str
 
 pub fn blocked(checks: &[Check]) -> bool {
     checks.iter().any(|c| c.status == CheckStatus::Fail)
+}
+
+/// Preflight as a phase of a run: checks only, no changes; failed when a check fails.
+pub fn phase(run: &Run, s: &Settings) -> PhaseResult {
+    let started = std::time::Instant::now();
+    run.events.emit("phase-start", serde_json::json!({ "phase": "preflight" }));
+    let inputs = Inputs {
+        host: &run.host,
+        today: run.today,
+        runtime: s.container_runtime,
+        kubernetes_version: &s.kubernetes_version,
+        proxy_http: s.proxy.http.as_deref(),
+        proxy_https: s.proxy.https.as_deref(),
+        no_proxy: s.proxy.no_proxy.as_deref(),
+        owned_cluster: run.state.owns_cluster(),
+        lock_path: run.host.path(crate::state::LOCK_FILE),
+    };
+    let mut checks = run_checks(&inputs);
+    apply_policy(&mut checks, &s.preflight_ignore, s.strict);
+    for c in &checks {
+        run.events.emit("check", serde_json::json!({ "phase": "preflight", "check": c }));
+    }
+    let failed: Vec<&str> = checks.iter().filter(|c| c.status == CheckStatus::Fail).map(|c| c.id).collect();
+    let error = (!failed.is_empty()).then(|| ErrorInfo {
+        code: "preflight-blocked".into(),
+        message: format!("preflight failed: {}", failed.join(", ")),
+        remedy: "fix what each failed check's remedy says, or list its id in preflight.ignore to proceed anyway".into(),
+    });
+    let phase = PhaseResult {
+        name: "preflight",
+        status: if error.is_some() { PhaseStatus::Failed } else { PhaseStatus::Unchanged },
+        duration_ms: started.elapsed().as_millis() as u64,
+        changes: Vec::new(),
+        checks,
+        error,
+    };
+    run.events.emit(
+        "phase-finish",
+        serde_json::json!({ "phase": "preflight", "status": phase.status, "duration_ms": phase.duration_ms }),
+    );
+    phase
 }
 
 #[cfg(test)]
