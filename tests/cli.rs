@@ -140,7 +140,8 @@ fn bad_values_from_flags_and_environment_are_usage_errors() {
 #[test]
 fn environment_overrides_the_file_and_flags_override_the_environment() {
     let t = good_vm();
-    t.write("/etc/minikube-none-bootstrap/config.yaml", "container-runtime: docker\n");
+    let pin = format!("cri-dockerd:\n  sha256: {}\n", "a".repeat(64)); // docker needs it
+    t.write("/etc/minikube-none-bootstrap/config.yaml", &format!("container-runtime: docker\n{pin}"));
     let runtime = |doc: &Value| check(doc, "container-runtime")["facts"]["runtime"].clone();
     let (_, doc) = preflight_json(&t, &[]);
     assert_eq!(runtime(&doc), "docker");
