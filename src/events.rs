@@ -10,11 +10,12 @@ pub const EVENT_SCHEMA: &str = "minikube-none-bootstrap/event/v1";
 /// Where events go; a no-op sink when `--events` was not given.
 pub struct Events {
     out: Option<Mutex<Box<dyn Write + Send>>>,
+    to_stdout: bool,
 }
 
 impl Events {
     pub fn none() -> Self {
-        Events { out: None }
+        Events { out: None, to_stdout: false }
     }
 
     /// `-` is stdout; anything else a file, appended to (several runs can share one log).
@@ -31,7 +32,12 @@ impl Events {
                     .with_context(|| format!("opening events file {path}"))?,
             )),
         };
-        Ok(Events { out: out.map(Mutex::new) })
+        Ok(Events { out: out.map(Mutex::new), to_stdout: target == Some("-") })
+    }
+
+    /// Whether events share stdout with the result (`--events -`).
+    pub fn on_stdout(&self) -> bool {
+        self.to_stdout
     }
 
     /// Emits one event: `{"schema", "time", "type", ...fields}` on one line.

@@ -55,6 +55,10 @@ impl Run {
         }
         self.events.emit("run-finish", serde_json::json!({ "outcome": result.outcome, "exit_code": result.exit_code }));
         match output {
+            // Sharing stdout with `--events -`: one line, so stdout stays JSON lines.
+            Output::Json if self.events.on_stdout() => {
+                println!("{}", serde_json::to_string(&result).unwrap_or_default())
+            }
             Output::Json => println!("{json}"),
             Output::Text => print!("{}", crate::report::text(&result)),
         }

@@ -241,3 +241,17 @@ fn a_kernel_upgraded_without_reboot_exits_6_and_changes_nothing() {
     assert_eq!(host["error"]["code"], "reboot-required");
     assert!(!t.at("/etc/sysctl.d/99-zz-minikube-none-bootstrap.conf").exists(), "nothing written");
 }
+
+#[test]
+fn events_and_result_on_stdout_are_json_lines_ending_with_the_result() {
+    let t = good_vm();
+    let root = t.root_arg();
+    let out = run(&["preflight", "--events", "-", "--output", "json", "--root", &root, "--today", "2026-12-03"], &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let (last, events) = lines.split_last().unwrap();
+    assert_valid_events(&events.join("\n"));
+    let doc: Value = serde_json::from_str(last).unwrap();
+    assert_valid_result(&doc);
+    assert_eq!(doc["exit_code"], out.status.code().unwrap());
+}
