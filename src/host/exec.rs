@@ -216,7 +216,15 @@ impl<'a> Executor<'a> {
                 minikube::delete(&minikube::bin(self.host), &minikube::env(&self.settings.proxy))
             }
             Action::MinikubeStart { args, identity, .. } => {
-                minikube::start(&minikube::bin(self.host), args, &minikube::env(&self.settings.proxy), self.events)?;
+                // minikube waits up to wait-timeout itself; the margin covers its downloads and setup.
+                let limit = self.settings.wait_timeout.0 + std::time::Duration::from_secs(1200);
+                minikube::start(
+                    &minikube::bin(self.host),
+                    args,
+                    &minikube::env(&self.settings.proxy),
+                    self.events,
+                    limit,
+                )?;
                 crate::state::StateDir { dir: self.state.to_path_buf() }.write_identity(identity)
             }
             Action::InstallArtifacts(items) => {

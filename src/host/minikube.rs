@@ -9,6 +9,9 @@ use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// The environment minikube runs with: cloud-init may give no HOME, and sudo's PATH.
 pub fn env(proxy: &crate::config::Proxy) -> Vec<(String, String)> {
@@ -81,7 +84,8 @@ pub fn delete(bin: &Path, env: &[(String, String)]) -> Result<()> {
 }
 
 /// Runs `minikube start … --output=json`, passing each CloudEvent on as one of our events.
-pub fn start(bin: &Path, args: &[String], env: &[(String, String)], events: &Events) -> Result<()> {
+/// Bounded by `limit`: minikube is killed past it (its own --wait-timeout should end it first).
+pub fn start(bin: &Path, args: &[String], env: &[(String, String)], events: &Events, limit: Duration) -> Result<()> {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     tracing::info!("running {} {}", bin.display(), refs.join(" "));
     let mut child = command(bin, &refs, env)
@@ -89,6 +93,7 @@ pub fn start(bin: &Path, args: &[String], env: &[(String, String)], events: &Eve
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("starting {}", bin.display()))?;
+    let watchdog = Watchdog::arm(child.id(), limit);
     let stderr = child.stderr.take().context("minikube stderr")?;
     let err_reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
     let mut fatal: Option<Value> = None;
@@ -130,6 +135,15 @@ pub fn start(bin: &Path, args: &[String], env: &[(String, String)], events: &Eve
     }
     let status = child.wait().context("waiting for minikube")?;
     let stderr = err_reader.join().unwrap_or_default();
+    if watchdog.fired() {
+        return Err(Failure::new(
+            "minikube-start-timed-out",
+            format!("minikube start did not finish within {}s and was stopped", limit.as_secs()),
+            "see minikube's output in the log above (and `minikube logs`); raise wait-timeout on slow hosts",
+        )
+        .exit(crate::result::ExitCode::WaitTimedOut)
+        .into());
+    }
     if status.success() {
         return Ok(());
     }
@@ -154,6 +168,44 @@ pub fn start(bin: &Path, args: &[String], env: &[(String, String)], events: &Eve
         )
         .into(),
     })
+}
+
+/// Kills a process that outlives its deadline; disarmed when dropped.
+struct Watchdog {
+    done: Arc<AtomicBool>,
+    fired: Arc<AtomicBool>,
+}
+
+impl Watchdog {
+    fn arm(pid: u32, limit: Duration) -> Watchdog {
+        let (done, fired) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let (d, f) = (done.clone(), fired.clone());
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + limit;
+            while Instant::now() < deadline {
+                if d.load(Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            if !d.load(Ordering::Relaxed) {
+                f.store(true, Ordering::Relaxed);
+                let pid = nix::unistd::Pid::from_raw(pid as i32);
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL); // its exit ends our read loop
+            }
+        });
+        Watchdog { done, fired }
+    }
+
+    fn fired(&self) -> bool {
+        self.fired.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
+    }
 }
 
 fn str_of(v: &Value) -> String {
