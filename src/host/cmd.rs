@@ -24,6 +24,20 @@ impl Finished {
     pub fn success(&self) -> bool {
         self.status == Some(0)
     }
+
+    /// Its stdout when it succeeded; else an error with its exit status and stderr tail.
+    pub fn stdout_if_ok(self, program: &Path, args: &[&str]) -> Result<String> {
+        if !self.success() {
+            bail!(
+                "{} {} exited with {}: {}",
+                program.display(),
+                args.join(" "),
+                self.status.map_or("a signal".to_string(), |c| c.to_string()),
+                tail(&self.stderr)
+            );
+        }
+        Ok(self.stdout)
+    }
 }
 
 /// Runs `program args…` and returns its output; an error only if it could not be started
@@ -36,17 +50,7 @@ pub fn run_status(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Result
 
 /// Runs a command that must succeed; the error carries its exit status and stderr tail.
 pub fn run(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<String> {
-    let f = run_status(program, args, env)?;
-    if !f.success() {
-        bail!(
-            "{} {} exited with {}: {}",
-            program.display(),
-            args.join(" "),
-            f.status.map_or("a signal".to_string(), |c| c.to_string()),
-            tail(&f.stderr)
-        );
-    }
-    Ok(f.stdout)
+    run_status(program, args, env)?.stdout_if_ok(program, args)
 }
 
 /// Runs a prepared command with stdin `input` (or null), killing it after `timeout`.
@@ -97,17 +101,7 @@ pub fn run_bounded(mut c: Command, input: Option<&[u8]>, timeout: Duration) -> R
 pub fn run_ok(program: &Path, args: &[&str], input: Option<&[u8]>, timeout: Duration) -> Result<String> {
     let mut c = Command::new(program);
     c.args(args);
-    let f = run_bounded(c, input, timeout)?;
-    if !f.success() {
-        bail!(
-            "{} {} exited with {}: {}",
-            program.display(),
-            args.join(" "),
-            f.status.map_or("a signal".to_string(), |c| c.to_string()),
-            super::cmd::tail(&f.stderr)
-        );
-    }
-    Ok(f.stdout)
+    run_bounded(c, input, timeout)?.stdout_if_ok(program, args)
 }
 
 /// The last KiB of a command's stderr, on a char boundary.
