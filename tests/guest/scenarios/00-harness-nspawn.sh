@@ -16,9 +16,9 @@ guest_net_prepare "$G" nspawn
 gw=$(guest_mirror_ip "$G")
 mkdir -p "$W/www"; echo "hello from the mirror" > "$W/www/hello.txt"
 mirror_cert "$W/tls"
-srv=$GUEST_LIB_DIR/serve.py
-guest_netns_bg "$G" "$W/http.log" "$GUEST_HOST_PY" "$srv" "$W/www" "$gw" 80 > /dev/null
-guest_netns_bg "$G" "$W/https.log" "$GUEST_HOST_PY" "$srv" "$W/www" "$gw" 443 "$W/tls/server.crt" "$W/tls/server.key" > /dev/null
+srv=$GUEST_LIB_DIR/../../mirror/serve.py   # the project's one test server
+guest_netns_bg "$G" "$W/http.log" "$GUEST_HOST_PY" "$srv" --dir "$W/www" --bind "$gw" --port 80 --http > /dev/null
+guest_netns_bg "$G" "$W/https.log" "$GUEST_HOST_PY" "$srv" --dir "$W/www" --bind "$gw" --port 443 --cert "$W/tls/server.crt" --key "$W/tls/server.key" > /dev/null
 guest_wait_port "$G" 80; guest_wait_port "$G" 443
 cat > "$W/user-data" <<'EOF'
 #cloud-config

@@ -55,9 +55,9 @@ assert_eq 0 "$(guest_exec "$G" cat /proc/sys/fs/protected_regular)" "fs.protecte
 step "mirror.test through the guestfwd relay (HTTP :80, HTTPS :443)"
 gw=$(guest_mirror_ip "$G")
 mkdir -p "$W/www"; echo "hello from the mirror" > "$W/www/hello.txt"
-srv=$GUEST_LIB_DIR/serve.py
-guest_netns_bg "$G" "$W/http.log" "$GUEST_HOST_PY" "$srv" "$W/www" "$gw" 80 > /dev/null
-guest_netns_bg "$G" "$W/https.log" "$GUEST_HOST_PY" "$srv" "$W/www" "$gw" 443 "$W/tls/server.crt" "$W/tls/server.key" > /dev/null
+srv=$GUEST_LIB_DIR/../../mirror/serve.py   # the project's one test server
+guest_netns_bg "$G" "$W/http.log" "$GUEST_HOST_PY" "$srv" --dir "$W/www" --bind "$gw" --port 80 --http > /dev/null
+guest_netns_bg "$G" "$W/https.log" "$GUEST_HOST_PY" "$srv" --dir "$W/www" --bind "$gw" --port 443 --cert "$W/tls/server.crt" --key "$W/tls/server.key" > /dev/null
 guest_wait_port "$G" 80; guest_wait_port "$G" 443
 assert_eq "$(guest_mirror_addr "$G")" "$(guest_exec "$G" getent hosts mirror.test | awk '{print $1}')" "mirror.test resolves"
 fetch='import sys, urllib.request, ssl
